@@ -1,0 +1,223 @@
+r"""2-D convolution: standard, strided, atrous (dilated), grouped, depthwise, pointwise.
+
+One formula covers every kind. With stride ``s``, padding ``p``, dilation ``d``
+and ``groups`` G (input channel ``c`` of output channel ``f`` counted inside
+``f``'s group):
+
+.. math::
+
+    out[n, f, i, j] = b[f] + \sum_{c, u, v} x_{pad}[n, g(f)\cdot C_g + c,\;
+                      i s + u d,\; j s + v d] \; w[f, c, u, v]
+
+* **atrous** (DeepLab): ``d > 1`` spreads the ``k x k`` taps ``d`` pixels apart,
+  so the field of view grows to ``d(k-1)+1`` with the same ``k*k`` weights;
+* **depthwise**: ``groups == C_in == C_out``, every channel has its own filter;
+* **pointwise**: a 1x1 kernel, a per-pixel linear map across channels;
+* **atrous separable** (DeepLabV3+): depthwise with ``d`` then pointwise.
+
+Shapes: ``x`` (N, C_in, H, W); ``w`` (C_out, C_in // groups, kH, kW); ``b``
+(C_out,) or None; ``out`` (N, C_out, H_out, W_out) with
+``H_out = (H + 2p - d(kH-1) - 1) // s + 1`` (see :mod:`minideeplab.geometry`).
+
+The backward pass, read off the same sum:
+
+* ``dW[f, c, u, v] = sum_{n,i,j} dout[n, f, i, j] * x_pad[n, c, i s + u d, j s + v d]``
+  is a **correlation of x with dout**: dout plays the kernel, dilated by ``s``.
+* ``dX_pad[n, c, i s + u d, j s + v d] += sum_f dout[n, f, i, j] * w[f, c, u, v]``
+  scatters every output's gradient back through the taps that produced it.
+  That is a **transposed convolution** of dout with the same weights: insert
+  ``s - 1`` zeros between dout's pixels, pad, and correlate with the kernel
+  flipped in both axes and transposed in channels. Cropping the padding from
+  dX_pad gives dX.
+* ``db[f] = sum_{n,i,j} dout[n, f, i, j]``.
+
+The NumPy code below is the reference: readable and vectorised (the only
+Python loop runs over the ``kH*kW`` kernel taps, never over pixels). The
+Numba backend (:mod:`minideeplab.kernels.conv`) implements the same three hot
+loops (forward, dX, dW) and must give the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..backend import get_backend
+from ..geometry import conv_output_size, effective_kernel, pair
+from ._checks import check_array, check_grad, check_same_dtype
+
+__all__ = ["conv2d_forward", "conv2d_backward", "Conv2dCache", "conv2d_windows"]
+
+
+@dataclass
+class Conv2dCache:
+    """What the backward pass needs from the forward pass."""
+
+    x_shape: tuple          # (N, C_in, H, W) before padding
+    x_padded: np.ndarray    # (N, C_in, H + 2ph, W + 2pw)
+    w: np.ndarray           # (C_out, C_in // groups, kH, kW)
+    has_bias: bool
+    stride: tuple
+    padding: tuple
+    dilation: tuple
+    groups: int
+    out_shape: tuple        # (N, C_out, H_out, W_out)
+
+
+# --------------------------------------------------------------------------- checks
+
+def _check_conv_args(x, w, b, stride, padding, dilation, groups):
+    check_array(x, "x", 4, "(N, C_in, H, W)")
+    check_array(w, "w", 4, "(C_out, C_in // groups, kH, kW)")
+    if b is not None:
+        check_array(b, "b", 1, "(C_out,)")
+    check_same_dtype(x=x, w=w, b=b)
+    stride = pair(stride, "stride", minimum=1)
+    padding = pair(padding, "padding", minimum=0)
+    dilation = pair(dilation, "dilation", minimum=1)
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    groups = int(groups)
+    n, c_in, h, width = x.shape
+    c_out, c_per_group, kh, kw = w.shape
+    if c_in % groups != 0:
+        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in}")
+    if c_out % groups != 0:
+        raise ValueError(f"groups={groups} must divide the output channels C_out={c_out}")
+    if c_per_group != c_in // groups:
+        raise ValueError(
+            f"channel mismatch: w has {c_per_group} input channels per group, but x has "
+            f"C_in={c_in} channels and groups={groups} (expected w.shape[1] == {c_in // groups})"
+        )
+    if b is not None and b.shape != (c_out,):
+        raise ValueError(f"b must have shape (C_out,) = ({c_out},), got {b.shape}")
+    h_out, w_out = conv_output_size((h, width), (kh, kw), stride, padding, dilation)
+    if h_out < 1 or w_out < 1:
+        span = effective_kernel((kh, kw), dilation)
+        raise ValueError(
+            f"output size would be ({h_out}, {w_out}) < 1: input (H, W)=({h}, {width}) with "
+            f"padding {padding} is smaller than the effective kernel {span} = d*(k-1)+1"
+        )
+    return stride, padding, dilation, groups, (n, c_out, h_out, w_out)
+
+
+# --------------------------------------------------------------- reference hot loops
+
+def conv2d_windows(x_padded, kernel_size, out_size, stride, dilation):
+    """A read-only view ``windows[n, c, u, v, i, j] = x_padded[n, c, i*s + u*d, j*s + v*d]``.
+
+    This is im2col without copying: ``as_strided`` reuses x_padded's memory with
+    strides that step ``d`` pixels per tap and ``s`` pixels per output. Shape
+    (N, C, kH, kW, H_out, W_out).
+    """
+    n, c, _, _ = x_padded.shape
+    kh, kw = kernel_size
+    h_out, w_out = out_size
+    sn, sc, sh, sw = x_padded.strides
+    return as_strided(
+        x_padded,
+        shape=(n, c, kh, kw, h_out, w_out),
+        strides=(sn, sc, sh * dilation[0], sw * dilation[1], sh * stride[0], sw * stride[1]),
+        writeable=False,
+    )
+
+
+def _forward_numpy(x_padded, w, stride, dilation, groups, out_size):
+    n, c_in = x_padded.shape[:2]
+    c_out, c_per_group, kh, kw = w.shape
+    windows = conv2d_windows(x_padded, (kh, kw), out_size, stride, dilation)
+    # split channels into groups: a view, no copy
+    windows = windows.reshape(n, groups, c_per_group, kh, kw, *out_size)
+    w_grouped = w.reshape(groups, c_out // groups, c_per_group, kh, kw)
+    out = np.einsum("ngcuvij,gfcuv->ngfij", windows, w_grouped, optimize=True)
+    return np.ascontiguousarray(out.reshape(n, c_out, *out_size))
+
+
+def _backward_weight_numpy(grad_out, x_padded, w_shape, stride, dilation, groups):
+    n = x_padded.shape[0]
+    c_out, c_per_group, kh, kw = w_shape
+    out_size = grad_out.shape[2:]
+    windows = conv2d_windows(x_padded, (kh, kw), out_size, stride, dilation)
+    windows = windows.reshape(n, groups, c_per_group, kh, kw, *out_size)
+    grad_grouped = grad_out.reshape(n, groups, c_out // groups, *out_size)
+    dw = np.einsum("ngfij,ngcuvij->gfcuv", grad_grouped, windows, optimize=True)
+    return dw.reshape(w_shape)
+
+
+def _backward_input_numpy(grad_out, w, x_padded_shape, stride, dilation, groups):
+    n, c_in, hp, wp = x_padded_shape
+    c_out, c_per_group, kh, kw = w.shape
+    h_out, w_out = grad_out.shape[2:]
+    grad_grouped = grad_out.reshape(n, groups, c_out // groups, h_out, w_out)
+    w_grouped = w.reshape(groups, c_out // groups, c_per_group, kh, kw)
+    dx_padded = np.zeros(x_padded_shape, dtype=grad_out.dtype)
+    dx_grouped = dx_padded.reshape(n, groups, c_per_group, hp, wp)
+    for u in range(kh):
+        for v in range(kw):
+            # every output (i, j) read x_pad[i*s + u*d, j*s + v*d] through tap (u, v):
+            # send its gradient back to exactly those pixels (a strided slice).
+            rows = slice(u * dilation[0], u * dilation[0] + stride[0] * (h_out - 1) + 1, stride[0])
+            cols = slice(v * dilation[1], v * dilation[1] + stride[1] * (w_out - 1) + 1, stride[1])
+            dx_grouped[:, :, :, rows, cols] += np.einsum(
+                "ngfij,gfc->ngcij", grad_grouped, w_grouped[:, :, :, u, v], optimize=True
+            )
+    return dx_padded
+
+
+def _hot_loops():
+    """(forward, backward_input, backward_weight) of the active backend."""
+    if get_backend() == "numba":
+        from ..kernels import conv as kernels
+
+        return kernels.forward, kernels.backward_input, kernels.backward_weight
+    return _forward_numpy, _backward_input_numpy, _backward_weight_numpy
+
+
+# ------------------------------------------------------------------------ public API
+
+def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+    """Convolve ``x`` (N, C_in, H, W) with ``w`` (C_out, C_in // groups, kH, kW).
+
+    Returns ``(out, cache)`` with ``out`` of shape (N, C_out, H_out, W_out) and
+    ``cache`` for :func:`conv2d_backward`. ``stride``, ``padding`` and
+    ``dilation`` are ints or ``(h, w)`` pairs; zero padding.
+    """
+    stride, padding, dilation, groups, out_shape = _check_conv_args(
+        x, w, b, stride, padding, dilation, groups
+    )
+    ph, pw = padding
+    if ph or pw:
+        x_padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    else:
+        x_padded = np.ascontiguousarray(x)
+    forward, _, _ = _hot_loops()
+    out = forward(x_padded, np.ascontiguousarray(w), stride, dilation, groups, out_shape[2:])
+    if b is not None:
+        out += b[None, :, None, None]
+    cache = Conv2dCache(x.shape, x_padded, w, b is not None, stride, padding, dilation, groups,
+                        out_shape)
+    return out, cache
+
+
+def conv2d_backward(dout, cache: Conv2dCache):
+    """Gradients ``(dx, dw, db)`` of the loss given ``dout`` = dL/d(out).
+
+    ``dx`` has x's shape, ``dw`` w's shape and ``db`` is (C_out,) or None when
+    the forward pass had no bias.
+    """
+    check_grad(dout, cache.out_shape)
+    dout = np.ascontiguousarray(dout, dtype=cache.w.dtype)
+    _, backward_input, backward_weight = _hot_loops()
+    dw = backward_weight(dout, cache.x_padded, cache.w.shape, cache.stride, cache.dilation,
+                         cache.groups)
+    dx_padded = backward_input(dout, np.ascontiguousarray(cache.w), cache.x_padded.shape,
+                               cache.stride, cache.dilation, cache.groups)
+    ph, pw = cache.padding
+    h, width = cache.x_shape[2:]
+    dx = dx_padded[:, :, ph:ph + h, pw:pw + width]
+    if ph or pw:
+        dx = np.ascontiguousarray(dx)
+    db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
+    return dx, dw, db

@@ -1,0 +1,96 @@
+"""Sizes of convolutions: the arithmetic every other file relies on.
+
+A convolution with kernel size ``k``, stride ``s``, padding ``p`` and dilation
+(atrous rate) ``d`` places its ``k`` taps ``d`` pixels apart, so one output
+looks at a window of
+
+    effective_kernel = d * (k - 1) + 1            (a 3x3 at rate 2 spans 5x5)
+
+input pixels, and an input of size ``H`` gives
+
+    H_out = (H + 2p - d * (k - 1) - 1) // s + 1
+
+outputs. Every function takes an int or an ``(h, w)`` pair for each argument and
+returns an ``(h, w)`` pair, so height and width may differ (e.g. a 1x7 kernel).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+__all__ = [
+    "pair",
+    "effective_kernel",
+    "conv_output_size",
+    "same_padding",
+]
+
+
+def pair(value, name: str = "value", minimum: int | None = None) -> tuple[int, int]:
+    """Return ``value`` as an ``(h, w)`` pair of Python ints.
+
+    ``pair(3) == (3, 3)`` and ``pair((1, 7)) == (1, 7)``. ``minimum`` (if given)
+    is the smallest allowed entry; a ``ValueError`` naming ``name`` is raised
+    below it, a ``TypeError`` for anything that is not an int or a pair of ints.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        result = (int(value), int(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value
+    ):
+        result = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name} must be an int or an (h, w) pair of ints, got {value!r}")
+    if minimum is not None and min(result) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return result
+
+
+def effective_kernel(kernel_size, dilation=1) -> tuple[int, int]:
+    """Span of a dilated kernel in input pixels: ``d * (k - 1) + 1`` per axis.
+
+    >>> effective_kernel(3, 2)
+    (5, 5)
+    >>> effective_kernel((3, 1), (6, 1))
+    (13, 1)
+    """
+    k = pair(kernel_size, "kernel_size", minimum=1)
+    d = pair(dilation, "dilation", minimum=1)
+    return (d[0] * (k[0] - 1) + 1, d[1] * (k[1] - 1) + 1)
+
+
+def conv_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1) -> tuple[int, int]:
+    """Output ``(H_out, W_out)`` of a convolution (or pooling) layer.
+
+    ``H_out = (H + 2p - d*(k-1) - 1) // s + 1``. The result may be < 1 when the
+    dilated kernel does not fit; callers that need a valid size check it.
+
+    >>> conv_output_size(64, 3, stride=1, padding=6, dilation=6)
+    (64, 64)
+    >>> conv_output_size((8, 9), 3, stride=2, padding=1)
+    (4, 5)
+    """
+    size = pair(input_size, "input_size", minimum=1)
+    span = effective_kernel(kernel_size, dilation)
+    s = pair(stride, "stride", minimum=1)
+    p = pair(padding, "padding", minimum=0)
+    return tuple((size[i] + 2 * p[i] - span[i]) // s[i] + 1 for i in range(2))
+
+
+def same_padding(kernel_size, dilation=1) -> tuple[int, int]:
+    """Padding that keeps the size at stride 1: ``d * (k - 1) / 2`` per axis.
+
+    Only odd effective kernels can be centred, so an even one (e.g. a 2x2 at
+    rate 1) raises a ``ValueError``. This is why DeepLab's ASPP uses
+    ``padding = rate`` for its 3x3 atrous branches.
+
+    >>> same_padding(3, 12)
+    (12, 12)
+    """
+    span = effective_kernel(kernel_size, dilation)
+    if span[0] % 2 == 0 or span[1] % 2 == 0:
+        raise ValueError(
+            f"a kernel of effective size {span} has no centre; 'same' padding needs an odd "
+            "effective kernel d*(k-1)+1"
+        )
+    return ((span[0] - 1) // 2, (span[1] - 1) // 2)

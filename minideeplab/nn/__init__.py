@@ -1,0 +1,7 @@
+"""Layers built on :mod:`minideeplab.functional`, with PyTorch's names."""
+
+from . import init
+from .conv import Conv2d
+from .module import Module, ModuleList, Parameter, Sequential
+
+__all__ = ["init", "Parameter", "Module", "ModuleList", "Sequential", "Conv2d"]
