@@ -4,15 +4,16 @@
     from minideeplab import functional as F, nn
 """
 
-from . import functional, geometry, nn
+from . import functional, geometry, models, nn
+from . import summary as summary_module
 from .backend import get_backend, set_backend, use_backend
 from .gradcheck import gradcheck, rel_error
-from .summary import count_parameters
+from .summary import count_parameters, summary
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "functional", "geometry", "nn",
+    "functional", "geometry", "models", "nn",
     "get_backend", "set_backend", "use_backend",
-    "gradcheck", "rel_error", "count_parameters",
+    "gradcheck", "rel_error", "count_parameters", "summary",
 ]

@@ -19,7 +19,26 @@ from collections import OrderedDict
 
 import numpy as np
 
-__all__ = ["Parameter", "Module", "Sequential", "ModuleList"]
+__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "record_calls"]
+
+# Callbacks ``record(module, inputs, output)`` run after every module call while
+# :func:`record_calls` is active (used by ``summary`` to see every layer's output shape).
+_recorders = []
+
+
+class record_calls:
+    """Context manager: call ``record(module, inputs, output)`` after every module call."""
+
+    def __init__(self, record):
+        self.record = record
+
+    def __enter__(self):
+        _recorders.append(self.record)
+        return self
+
+    def __exit__(self, *exc):
+        _recorders.remove(self.record)
+        return False
 
 
 class Parameter:
@@ -91,7 +110,11 @@ class Module:
 
     # ---------------------------------------------------------------- calling
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        if _recorders:
+            for record in _recorders:
+                record(self, args, out)
+        return out
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")

@@ -1,0 +1,7 @@
+"""``python -m minideeplab`` is the ``minideeplab`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
