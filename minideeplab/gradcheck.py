@@ -72,6 +72,17 @@ def numerical_vjp(f, x: np.ndarray, grad_out: np.ndarray, h: float = 1e-6,
     return grad
 
 
+def _upstream_rng(seed):
+    """The generator for upstream gradients and sampled indices.
+
+    It is a separate stream from ``default_rng(seed)``: if a test draws its
+    inputs from ``default_rng(0)`` and the upstream gradient came from the same
+    stream, ``dout`` could be an affine function of ``x`` and hide a wrong
+    backward pass (BatchNorm's dx is then almost 0).
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x6772,)))
+
+
 def _sample_indices(size: int, max_elements, rng):
     if max_elements is None or size <= max_elements:
         return None
@@ -95,7 +106,7 @@ def check_op(forward, backward, inputs, wrt=(0,), kwargs=None, seed=0, h=1e-6,
     """
     kwargs = dict(kwargs or {})
     inputs = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in inputs]
-    rng = np.random.default_rng(seed)
+    rng = _upstream_rng(seed)
     out, cache = forward(*inputs, **kwargs)
     grad_out = rng.standard_normal(np.shape(out))
     if isinstance(out, np.ndarray):
@@ -127,7 +138,7 @@ def check_module(module, x: np.ndarray, seed=0, h=1e-6, max_elements=None,
     statistics are part of the function; dropout must be seeded). Returns
     ``{"input": err, "<parameter name>": err, ...}``.
     """
-    rng = np.random.default_rng(seed)
+    rng = _upstream_rng(seed)
     x = np.array(x, copy=True)
     out = module(x)
     grad_out = rng.standard_normal(np.shape(out)).astype(out.dtype)

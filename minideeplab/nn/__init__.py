@@ -2,6 +2,8 @@
 
 from . import init
 from .conv import Conv2d
+from .layers import BatchNorm2d, Dropout, GlobalAvgPool2d, ReLU, Upsample
 from .module import Module, ModuleList, Parameter, Sequential
 
-__all__ = ["init", "Parameter", "Module", "ModuleList", "Sequential", "Conv2d"]
+__all__ = ["init", "Parameter", "Module", "ModuleList", "Sequential", "Conv2d",
+           "BatchNorm2d", "ReLU", "Dropout", "GlobalAvgPool2d", "Upsample"]

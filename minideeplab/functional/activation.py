@@ -1,0 +1,43 @@
+r"""The rectified linear unit, ``relu(x) = max(x, 0)``, element-wise.
+
+.. math:: out = \max(x, 0), \qquad dx = dout \cdot [x > 0]
+
+The derivative is 1 where the input was positive and 0 elsewhere; at exactly
+``x == 0`` we take 0, like PyTorch. So the backward pass only needs to remember
+*where* the input was positive: a boolean mask of x's shape.
+
+Shapes: ``x``, ``out``, ``dout`` and ``dx`` all (any shape, usually N, C, H, W).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import check_array, check_grad
+
+__all__ = ["relu_forward", "relu_backward", "ReluCache"]
+
+
+@dataclass
+class ReluCache:
+    """Where the input was positive (the only inputs that pass a gradient)."""
+
+    positive: np.ndarray    # bool, x's shape
+    dtype: np.dtype
+
+
+def relu_forward(x):
+    """``max(x, 0)`` element-wise; returns ``(out, cache)`` with ``out`` shaped and typed like x."""
+    check_array(x, "x")
+    positive = x > 0
+    out = np.where(positive, x, np.zeros((), dtype=x.dtype))
+    return out, ReluCache(positive, x.dtype)
+
+
+def relu_backward(dout, cache: ReluCache):
+    """``dx = dout * [x > 0]``: the gradient passes where the input was positive."""
+    check_grad(dout, cache.positive.shape)
+    dout = np.asarray(dout, dtype=cache.dtype)
+    return np.where(cache.positive, dout, np.zeros((), dtype=cache.dtype))

@@ -1,0 +1,137 @@
+r"""Per-pixel softmax cross-entropy for segmentation, with an ``ignore_index``.
+
+For logits ``z`` (N, C, H, W) and integer labels ``y`` (N, H, W), every pixel
+``(n, h, w)`` gets a softmax over its C class scores and pays the negative log
+probability of its true class:
+
+.. math::
+
+    \ell_{nhw} = -\log \mathrm{softmax}(z_{n,:,h,w})_{y_{nhw}}
+               = \log \sum_k e^{z_{n,k,h,w}} - z_{n,y_{nhw},h,w}
+
+    L = \frac{1}{|V|} \sum_{(n,h,w) \in V} \ell_{nhw}, \qquad
+    V = \{(n,h,w) : y_{nhw} \ne \text{ignore\_index}\}
+
+Pixels labelled ``ignore_index`` (255: object borders in Pascal VOC, "void")
+are left out of the sum *and* of the count. If every pixel is ignored, ``L = 0``
+and the gradient is zero (not 0/0 = NaN).
+
+**Stability.** ``exp(1e4)`` overflows, but softmax does not change when a
+constant is subtracted from all C scores, so we subtract each pixel's maximum
+first (the log-sum-exp trick): ``log sum_k e^{z_k} = m + log sum_k e^{z_k - m}``
+with ``m = max_k z_k``. Every exponent is then <= 0 and the largest term is 1.
+
+**Backward.** Differentiating ``log sum_k e^{z_k} - z_y`` with respect to ``z_k``
+gives ``softmax(z)_k - [k == y]``: the predicted probabilities minus the one-hot
+label. Averaging over ``|V|`` pixels divides by ``|V|``; ignored pixels get 0:
+
+.. math:: \frac{\partial L}{\partial z_{n,k,h,w}} =
+          \frac{[\,(n,h,w) \in V\,]}{|V|}\,\big(p_{n,k,h,w} - [k = y_{nhw}]\big)
+
+An optional per-class ``weight`` (C,) makes it a weighted mean like torch's
+``cross_entropy(weight=...)``: pixel ``(n,h,w)`` counts ``weight[y]`` times, and
+the sum is divided by ``sum_V weight[y]`` instead of ``|V|``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import check_array
+
+__all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
+           "SoftmaxCrossEntropyCache"]
+
+
+@dataclass
+class SoftmaxCrossEntropyCache:
+    """What the backward pass needs from the forward pass."""
+
+    probs: np.ndarray           # (N, C, H, W) softmax over classes
+    target: np.ndarray          # (N, H, W) intp, ignored pixels replaced by class 0
+    pixel_weight: np.ndarray    # (N, H, W) 0 where ignored, else 1 (or weight[target])
+    total_weight: float         # |V| (or sum of pixel_weight); the mean's denominator
+
+
+def _check_loss_args(logits, target, ignore_index, weight):
+    check_array(logits, "logits", 4, "(N, C, H, W)")
+    if not isinstance(target, np.ndarray):
+        raise TypeError(f"target must be a numpy array of integer labels, got "
+                        f"{type(target).__name__}")
+    if not np.issubdtype(target.dtype, np.integer):
+        raise TypeError(f"target must have an integer dtype (class labels), got {target.dtype}")
+    n, c, h, w = logits.shape
+    if target.shape != (n, h, w):
+        raise ValueError(f"target must have shape (N, H, W) = {(n, h, w)} to match logits "
+                         f"{logits.shape}, got {target.shape}")
+    if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool):
+        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+    if weight is not None:
+        check_array(weight, "weight", 1, "(C,)")
+        if weight.shape != (c,):
+            raise ValueError(f"weight must have shape (C,) = ({c},), got {weight.shape}")
+
+
+def softmax_cross_entropy_forward(logits, target, ignore_index=255, weight=None):
+    """Mean cross-entropy of ``logits`` (N, C, H, W) against labels ``target`` (N, H, W).
+
+    ``target`` holds integers in ``[0, C)`` or ``ignore_index``; anything else
+    raises a ``ValueError``. ``weight`` (C,) optionally weights the classes.
+    Returns ``(loss, cache)`` with ``loss`` a Python float.
+    """
+    _check_loss_args(logits, target, ignore_index, weight)
+    classes = logits.shape[1]
+    labels = target.astype(np.int64)
+    valid = labels != ignore_index
+    bad = valid & ((labels < 0) | (labels >= classes))
+    if bad.any():
+        bad_values = np.unique(labels[bad])
+        shown = ", ".join(str(v) for v in bad_values[:10]) + (" ..." if len(bad_values) > 10
+                                                              else "")
+        raise ValueError(f"target has labels outside [0, C={classes}) that are not "
+                         f"ignore_index={ignore_index}: {shown} ({int(bad.sum())} pixels)")
+    safe_labels = np.where(valid, labels, 0).astype(np.intp)   # any class works: weight 0
+
+    # log-softmax with the maximum subtracted: every exponent <= 0
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_sum_exp = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = shifted - log_sum_exp
+    true_log_prob = np.take_along_axis(log_probs, safe_labels[:, None], axis=1)[:, 0]
+
+    if weight is None:
+        pixel_weight = valid.astype(logits.dtype)
+    else:
+        pixel_weight = np.where(valid, weight.astype(logits.dtype)[safe_labels],
+                                np.zeros((), dtype=logits.dtype))
+    total_weight = float(pixel_weight.sum(dtype=np.float64))
+    if total_weight == 0.0:
+        loss = 0.0                 # every pixel ignored: no signal, not 0/0
+    else:
+        loss = float(-(true_log_prob * pixel_weight).sum(dtype=np.float64) / total_weight)
+    cache = SoftmaxCrossEntropyCache(np.exp(log_probs), safe_labels, pixel_weight, total_weight)
+    return loss, cache
+
+
+def softmax_cross_entropy_backward(dloss, cache: SoftmaxCrossEntropyCache):
+    """``dlogits`` (N, C, H, W) given ``dloss`` = dL'/dL, a number (1.0 for the loss itself).
+
+    ``dlogits = dloss * pixel_weight / total_weight * (softmax - one_hot(target))``;
+    zero for ignored pixels, and everywhere when all pixels were ignored.
+    """
+    if isinstance(dloss, np.ndarray) and dloss.size == 1:
+        dloss = dloss.item()
+    if not isinstance(dloss, numbers.Real) or isinstance(dloss, bool):
+        raise TypeError(f"dloss must be a real number (usually 1.0), got {dloss!r}")
+    probs = cache.probs
+    if cache.total_weight == 0.0:
+        return np.zeros_like(probs)
+    labels = cache.target[:, None]
+    dlogits = probs.copy()
+    true_prob = np.take_along_axis(dlogits, labels, axis=1)
+    np.put_along_axis(dlogits, labels, true_prob - 1, axis=1)       # softmax - one_hot
+    scale = cache.pixel_weight * probs.dtype.type(dloss / cache.total_weight)
+    dlogits *= scale[:, None]
+    return dlogits
