@@ -85,6 +85,10 @@ class Backbone(Module):
                                    rng=rng)
         return ConvBNReLU(in_channels, out_channels, 3, stride=stride, dilation=dilation, rng=rng)
 
+    def receptive_field_layers(self):
+        """The layers in the order data flows (see :mod:`minideeplab.receptive_field`)."""
+        return [self.stem, *self.stages]
+
     def forward(self, x):
         x = self.stem(x)
         low_level = x = self.stages[0](x)

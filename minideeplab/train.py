@@ -1,0 +1,287 @@
+"""Training and evaluation: the loop that turns the pieces into a segmentation model.
+
+One step is exactly what a reader would write by hand::
+
+    logits = model(images)                                   # forward
+    loss, cache = F.softmax_cross_entropy_forward(logits, masks)
+    model.backward(F.softmax_cross_entropy_backward(1.0, cache))   # backward
+    optimizer.step(); optimizer.zero_grad()                  # update
+
+:func:`train` adds what makes a run trustworthy: a fixed seed (same seed, same
+numbers), the poly learning-rate schedule, periodic validation, atomic
+checkpoints that resume exactly (model, optimizer, data order and dropout
+RNG states), a stop with a clear message on a NaN or infinite loss, and a run
+folder with ``model.npz``, ``metrics.json`` and figures.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from . import datasets, metrics
+from . import functional as F
+from .checkpoint import atomic_write, build_model, load_checkpoint, save_checkpoint
+from .nn.layers import Dropout
+from .optim import SGD, Adam, PolyLR
+
+__all__ = ["TrainConfig", "train", "evaluate", "TrainingDiverged"]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; stored in the checkpoint and in metrics.json."""
+
+    dataset: str = "shapes"
+    image_size: int = 64
+    n_train: int = 2000
+    n_val: int = 500
+    n_test: int = 500
+    steps: int = 3000
+    batch_size: int = 16
+    optimizer: str = "sgd"           # "sgd" or "adam"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_steps: int = 0
+    flip: bool = True
+    scale_range: tuple = (1.0, 1.0)  # e.g. (0.75, 1.25) for random scale and crop
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    seed: int = 0
+    model: dict = field(default_factory=dict)   # keyword arguments of DeepLabV3Plus
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "n_train", "n_val", "image_size", "eval_every",
+                     "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        self.scale_range = tuple(self.scale_range)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown training options: {sorted(unknown)}")
+        return cls(**values)
+
+
+def _make_optimizer(config, parameters):
+    if config.optimizer == "adam":
+        return Adam(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    return SGD(parameters, lr=config.lr, momentum=config.momentum,
+               weight_decay=config.weight_decay)
+
+
+def _dropout_layers(model):
+    return [m for m in model.modules() if isinstance(m, Dropout)]
+
+
+def _rng_states(data_rng, model):
+    return {"data": data_rng.bit_generator.state,
+            "dropout": [m.rng.bit_generator.state for m in _dropout_layers(model)]}
+
+
+def _restore_rng_states(states, data_rng, model):
+    data_rng.bit_generator.state = states["data"]
+    for layer, state in zip(_dropout_layers(model), states["dropout"]):
+        layer.rng.bit_generator.state = state
+
+
+def evaluate(model, images, masks, num_classes, batch_size=32, boundary_width=3) -> dict:
+    """Metrics of ``model`` on (images, masks), in eval mode (mode restored after)."""
+    accumulator = metrics.SegmentationMetrics(num_classes, boundary_width=boundary_width)
+    for start in range(0, len(images), batch_size):
+        predictions = model.predict(images[start:start + batch_size].astype(model.dtype))
+        accumulator.update(predictions, masks[start:start + batch_size])
+    return accumulator.compute()
+
+
+class _Batches:
+    """Shuffled mini-batches from a seeded generator, epoch after epoch."""
+
+    def __init__(self, n, batch_size, rng):
+        self.n, self.batch_size, self.rng = n, batch_size, rng
+        self.order, self.position = np.arange(0), 0
+
+    def state(self):
+        return {"order": self.order.tolist(), "position": self.position}
+
+    def load(self, state):
+        self.order = np.asarray(state["order"], dtype=np.int64)
+        self.position = int(state["position"])
+
+    def next(self):
+        if self.position + self.batch_size > len(self.order):
+            self.order = self.rng.permutation(self.n)
+            self.position = 0
+        batch = self.order[self.position:self.position + self.batch_size]
+        self.position += self.batch_size
+        return batch
+
+
+def train(config: TrainConfig | None = None, out_dir=None, resume=False, progress=True,
+          log=print) -> dict:
+    """Train a DeepLabV3+ as ``config`` says; write the run folder ``out_dir`` if given.
+
+    Returns the final metrics dict (also written to ``out_dir/metrics.json``).
+    With ``resume=True`` and a checkpoint in ``out_dir``, training continues
+    from it exactly.
+    """
+    config = config or TrainConfig()
+    info = datasets.dataset_info(config.dataset)
+    num_classes = info["num_classes"]
+    out_dir = Path(out_dir) if out_dir is not None else None
+    checkpoint_path = out_dir / "model.npz" if out_dir is not None else None
+
+    train_images, train_masks = datasets.load_dataset(config.dataset, "train", n=config.n_train,
+                                                      size=config.image_size)
+    val_images, val_masks = datasets.load_dataset(config.dataset, "val", n=config.n_val,
+                                                  size=config.image_size)
+
+    model_kwargs = {"seed": config.seed, **config.model}
+    model = build_model({"num_classes": num_classes, **model_kwargs})
+    optimizer = _make_optimizer(config, model.parameters())
+    scheduler = PolyLR(optimizer, config.steps, warmup_steps=config.warmup_steps)
+    data_rng = np.random.default_rng(config.seed + 1)
+    batches = _Batches(len(train_images), config.batch_size, data_rng)
+    history = {"step": [], "loss": [], "lr": [], "eval_step": [], "val_miou": [],
+               "val_boundary_miou": []}
+    start_step, elapsed_before = 0, 0.0
+
+    if resume:
+        if checkpoint_path is None or not checkpoint_path.exists():
+            raise FileNotFoundError(f"--resume needs a checkpoint at {checkpoint_path}")
+        model_state, optimizer_state, meta = load_checkpoint(checkpoint_path)
+        saved = TrainConfig.from_dict({**meta["train_config"]})
+        if asdict(saved) != asdict(config):
+            log("resuming with the checkpoint's training config (the one given is ignored)")
+            config = saved
+            scheduler.total_steps = config.steps
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(optimizer_state)
+        _restore_rng_states(meta["rng"], data_rng, model)
+        batches.load(meta["batches"])
+        history = meta["history"]
+        start_step = int(meta["step"])
+        elapsed_before = float(meta.get("train_seconds", 0.0))
+        log(f"resumed from {checkpoint_path} at step {start_step}")
+
+    def save(step, seconds):
+        if checkpoint_path is None:
+            return
+        save_checkpoint(checkpoint_path, model, optimizer, metadata={
+            "step": step, "train_config": _jsonable(asdict(config)),
+            "rng": _rng_states(data_rng, model), "batches": batches.state(),
+            "history": history, "train_seconds": seconds, "image_size": config.image_size,
+            "dataset": config.dataset, "class_names": list(info["class_names"])})
+
+    bar = _progress(range(start_step, config.steps), progress, start_step, config.steps)
+    started = time.perf_counter()
+    last_eval = {}
+    model.train()
+    for step in bar:
+        lr = scheduler.step(step)
+        indices = batches.next()
+        images, masks = datasets.augment(train_images[indices], train_masks[indices], data_rng,
+                                         flip=config.flip, scale_range=config.scale_range)
+        logits = model(images)
+        loss, loss_cache = F.softmax_cross_entropy_forward(logits, masks)
+        if not math.isfinite(loss):
+            message = (f"loss became {loss} at step {step}; training stopped. The last good "
+                       f"checkpoint is kept at {checkpoint_path}" if checkpoint_path else
+                       f"loss became {loss} at step {step}; training stopped")
+            raise TrainingDiverged(message + " (try a smaller --lr)")
+        model.backward(F.softmax_cross_entropy_backward(1.0, loss_cache))
+        optimizer.step()
+        optimizer.zero_grad()
+        history["step"].append(step + 1)
+        history["loss"].append(float(loss))
+        history["lr"].append(float(lr))
+        done = step + 1
+        if done % config.eval_every == 0 or done == config.steps:
+            last_eval = evaluate(model, val_images, val_masks, num_classes)
+            history["eval_step"].append(done)
+            history["val_miou"].append(last_eval["miou"])
+            history["val_boundary_miou"].append(last_eval["boundary_miou"])
+            model.train()
+        if progress and hasattr(bar, "set_postfix"):
+            seconds = time.perf_counter() - started
+            bar.set_postfix(loss=f"{loss:.3f}", miou=f"{last_eval.get('miou', float('nan')):.3f}",
+                            img_s=f"{(done - start_step) * config.batch_size / seconds:.0f}")
+        if done % config.checkpoint_every == 0 and done != config.steps:
+            save(done, elapsed_before + time.perf_counter() - started)
+    train_seconds = elapsed_before + time.perf_counter() - started
+    if config.steps > start_step or not last_eval:
+        last_eval = last_eval or evaluate(model, val_images, val_masks, num_classes)
+    save(config.steps, train_seconds)
+
+    test_images, test_masks = datasets.load_dataset(config.dataset, "test", n=config.n_test,
+                                                    size=config.image_size)
+    test_metrics = evaluate(model, test_images, test_masks, num_classes)
+    from .summary import summary
+
+    model_summary = summary(model, (info["in_channels"], config.image_size, config.image_size))
+    result = {
+        "image_size": config.image_size,
+        "dataset": config.dataset,
+        "class_names": list(info["class_names"]),
+        "steps": config.steps,
+        "train_seconds": round(train_seconds, 2),
+        "val": last_eval,
+        "test": test_metrics,
+        "parameters": model_summary.total_parameters,
+        "mult_adds": model_summary.total_mult_adds,
+        "config": _jsonable(asdict(config)),
+        "model_config": _jsonable(model.config),
+        "history": history,
+    }
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(_jsonable(result), indent=1)
+        atomic_write(out_dir / "metrics.json", lambda f: f.write(text.encode("utf-8")))
+        from . import viz
+
+        viz.plot_training_curves(history, path=out_dir / "curves.png")
+        viz.plot_predictions(model, val_images[:8], val_masks[:8], info["class_names"],
+                             path=out_dir / "predictions.png")
+    return result
+
+
+def _progress(iterable, enabled, initial, total):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, initial=initial, total=total, desc="train", unit="step",
+                dynamic_ncols=True, mininterval=1.0)
+
+
+def _jsonable(value):
+    """Tuples to lists and NumPy scalars to Python numbers, NaN to None, for JSON."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
