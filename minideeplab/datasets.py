@@ -565,6 +565,17 @@ def _read_image_rgb(path: Path) -> np.ndarray:
         return np.asarray(picture, dtype=np.float32) / 255.0
 
 
+def read_image(path) -> np.ndarray:
+    """Read a PNG/JPEG as a model input: (3, H, W) float32 in [0, 1]."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {path} does not exist")
+    try:
+        return np.ascontiguousarray(_read_image_rgb(path).transpose(2, 0, 1))
+    except OSError as error:
+        raise ValueError(f"image {path} is not a readable PNG/JPEG ({error})") from None
+
+
 def _read_mask(path: Path) -> np.ndarray:
     """An index-mask PNG as (H, W) int64: each pixel value is a class index (255 = ignore)."""
     from PIL import Image

@@ -41,6 +41,7 @@ __all__ = [
     "STYLE", "save_figure",
     "plot_atrous_sampling", "plot_gridding", "plot_valid_tap_fraction", "plot_rf_growth",
     "plot_erf", "plot_erf_comparison", "plot_aspp_fields",
+    "plot_training_curves", "plot_predictions", "plot_overlay",
 ]
 
 #: rcParams applied while a figure is built: sizes legible at about 10 inches wide.
@@ -591,4 +592,94 @@ def plot_aspp_fields(image=None, output_stride: int = 16, rates=(6, 12, 18),
         ax.axis("off")
     fig.suptitle(f"ASPP branches on a {height}x{width} image at output stride {output_stride}: "
                  f"rate r reads r x {output_stride} px apart")
+    return _finish(fig, path)
+
+
+# ============================================================================ training
+
+@_styled
+def plot_training_curves(history, title: str = "Training", path=None) -> Figure:
+    """Loss per step (raw and smoothed) and validation mIoU / boundary mIoU per evaluation."""
+    fig = _figure(10, 3.8)
+    ax_loss, ax_miou = fig.subplots(1, 2)
+    steps = np.asarray(history["step"])
+    loss = np.asarray(history["loss"], dtype=float)
+    ax_loss.plot(steps, loss, color="0.75", linewidth=0.8, label="per step")
+    if len(loss) >= 20:
+        window = max(len(loss) // 50, 10)
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        ax_loss.plot(steps[window - 1:], smooth, color="C0", label=f"mean of {window} steps")
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("cross-entropy loss (log scale)")
+    ax_loss.set_title("training loss")
+    ax_loss.legend()
+    if history.get("eval_step"):
+        ax_miou.plot(history["eval_step"], history["val_miou"], "o-", label="val mIoU")
+        ax_miou.plot(history["eval_step"], history["val_boundary_miou"], "s--",
+                     label="val boundary mIoU")
+    ax_miou.set_ylim(0, 1)
+    ax_miou.set_xlabel("step")
+    ax_miou.set_ylabel("mean IoU")
+    ax_miou.set_title("validation")
+    ax_miou.grid(alpha=0.3)
+    ax_miou.legend(loc="best")
+    fig.suptitle(title)
+    return _finish(fig, path)
+
+
+@_styled
+def plot_predictions(model, images, masks, class_names, title: str = "Predictions", path=None):
+    """Rows: image, ground truth, prediction (eval mode), for up to 8 images."""
+    from matplotlib.patches import Patch
+
+    from .datasets import class_palette, colorize_mask
+
+    images, masks = np.asarray(images), np.asarray(masks)
+    n = min(len(images), 8)
+    predictions = model.predict(images[:n].astype(model.dtype))
+    num_classes = len(class_names)
+    fig = _figure(1.6 * n + 1.8, 5.4)
+    axes = fig.subplots(3, n, squeeze=False)
+    for i in range(n):
+        rows = (_as_image(images[i]), colorize_mask(masks[i], num_classes),
+                colorize_mask(predictions[i], num_classes))
+        for r, picture in enumerate(rows):
+            axes[r, i].imshow(picture)
+            axes[r, i].set_xticks([])
+            axes[r, i].set_yticks([])
+    for r, label in enumerate(("image", "ground truth", "prediction")):
+        axes[r, 0].set_ylabel(label)
+    palette = class_palette(num_classes)
+    handles = [Patch(facecolor=palette[k], edgecolor="black", label=name)
+               for k, name in enumerate(class_names)]
+    fig.legend(handles=handles, loc="outside right center", title="classes")
+    fig.suptitle(title)
+    return _finish(fig, path)
+
+
+@_styled
+def plot_overlay(image, prediction, class_names, title: str = "Prediction", path=None):
+    """An image next to its predicted classes overlaid on it."""
+    from matplotlib.patches import Patch
+
+    from .datasets import class_palette, overlay
+
+    picture = _as_image(image)
+    num_classes = len(class_names)
+    fig = _figure(8, 4.2)
+    ax_image, ax_overlay = fig.subplots(1, 2)
+    ax_image.imshow(picture)
+    ax_image.set_title("image")
+    ax_overlay.imshow(overlay(picture, prediction, num_classes=num_classes))
+    ax_overlay.set_title("predicted classes")
+    for ax in (ax_image, ax_overlay):
+        ax.set_xlabel("x (pixels)")
+        ax.set_ylabel("y (pixels)")
+    palette = class_palette(num_classes)
+    present = sorted(set(np.unique(prediction).tolist()))
+    handles = [Patch(facecolor=palette[k], edgecolor="black", label=class_names[k])
+               for k in present if k < num_classes]
+    fig.legend(handles=handles, loc="outside right center", title="classes")
+    fig.suptitle(title)
     return _finish(fig, path)
