@@ -136,12 +136,13 @@ class _Batches:
 
 
 def train(config: TrainConfig | None = None, out_dir=None, resume=False, progress=True,
-          log=print) -> dict:
+          log=print, callback=None) -> dict:
     """Train a DeepLabV3+ as ``config`` says; write the run folder ``out_dir`` if given.
 
     Returns the final metrics dict (also written to ``out_dir/metrics.json``).
     With ``resume=True`` and a checkpoint in ``out_dir``, training continues
-    from it exactly.
+    from it exactly. ``callback(step, loss, model)``, if given, runs after every
+    step (after any checkpoint of that step is written).
     """
     config = config or TrainConfig()
     info = datasets.dataset_info(config.dataset)
@@ -226,6 +227,8 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
                             img_s=f"{(done - start_step) * config.batch_size / seconds:.0f}")
         if done % config.checkpoint_every == 0 and done != config.steps:
             save(done, elapsed_before + time.perf_counter() - started)
+        if callback is not None:
+            callback(done, loss, model)
     train_seconds = elapsed_before + time.perf_counter() - started
     if config.steps > start_step or not last_eval:
         last_eval = last_eval or evaluate(model, val_images, val_masks, num_classes)

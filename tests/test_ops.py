@@ -479,3 +479,9 @@ def test_backward_checks_the_upstream_gradient_shape():
     _, cache = F.softmax_cross_entropy_forward(np.zeros((1, 2, 1, 1)), np.zeros((1, 1, 1), int))
     with pytest.raises(TypeError, match="dloss"):
         F.softmax_cross_entropy_backward(np.ones(3), cache)
+
+
+def test_relu_propagates_nan_like_torch():
+    # a diverging network must show NaN in its loss, not have ReLU turn it into 0
+    out, _ = F.relu_forward(np.array([np.nan, -1.0, 2.0]))
+    assert np.isnan(out[0]) and out[1] == 0.0 and out[2] == 2.0

@@ -32,7 +32,9 @@ def relu_forward(x):
     """``max(x, 0)`` element-wise; returns ``(out, cache)`` with ``out`` shaped and typed like x."""
     check_array(x, "x")
     positive = x > 0
-    out = np.where(positive, x, np.zeros((), dtype=x.dtype))
+    # np.maximum propagates NaN (as torch.relu does), so a diverging network
+    # shows NaN in its loss instead of silently turning NaN into 0
+    out = np.maximum(x, np.zeros((), dtype=x.dtype))
     return out, ReluCache(positive, x.dtype)
 
 

@@ -1,0 +1,81 @@
+"""The ``minideeplab`` command: every subcommand runs, has --help, and bad input is one clear line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from minideeplab.cli import main
+
+SMALL = ["--image-size", "32", "--n-train", "32", "--n-val", "8", "--n-test", "8",
+         "--batch-size", "4", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDEEPLAB_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    import os
+
+    os.environ["MINIDEEPLAB_CACHE_DIR"] = str(out / "cache")
+    try:
+        assert main(["train", "--out", str(out), "--steps", "3", "--eval-every", "3", *SMALL]) == 0
+    finally:
+        del os.environ["MINIDEEPLAB_CACHE_DIR"]
+    return out
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "summary",
+                                     "receptive-field", "bench"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: minideeplab" in capsys.readouterr().out
+
+
+def test_train_writes_the_run_folder(trained_run, capsys):
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["image_size"] == 32 and metrics["steps"] == 3
+    assert (trained_run / "model.npz").is_file() and (trained_run / "curves.png").is_file()
+
+
+def test_evaluate_and_predict(trained_run, tmp_path, capsys):
+    assert main(["evaluate", str(trained_run / "model.npz"), "--n", "4"]) == 0
+    assert "mIoU" in capsys.readouterr().out
+    from PIL import Image
+
+    image = (np.random.default_rng(0).random((40, 36, 3)) * 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    out = tmp_path / "overlay.png"
+    assert main(["predict", str(trained_run / "model.npz"), str(tmp_path / "in.png"),
+                 "--out", str(out)]) == 0
+    assert out.is_file() and "predicted classes" in capsys.readouterr().out
+
+
+def test_summary_and_the_separable_demo(capsys):
+    assert main(["summary"]) == 0
+    assert "total" in capsys.readouterr().out
+    assert main(["summary", "--demo", "separable"]) == 0
+    text = capsys.readouterr().out
+    assert "432" in text and "75" in text and "27,648" in text and "4,800" in text
+
+
+def test_receptive_field_command(tmp_path, capsys):
+    assert main(["receptive-field", "--plot", str(tmp_path / "rf.png")]) == 0
+    assert "RF size" in capsys.readouterr().out
+    assert (tmp_path / "rf.png").is_file() and (tmp_path / "rf_erf.png").is_file()
+
+
+def test_bad_input_is_one_clear_line(tmp_path, capsys):
+    (tmp_path / "broken.npz").write_bytes(b"not a zip file")
+    assert main(["evaluate", str(tmp_path / "broken.npz")]) == 2
+    assert "truncated or not an .npz file" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "missing.npz")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train", "--steps", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "steps must be a positive int" in capsys.readouterr().err
