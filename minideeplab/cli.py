@@ -97,6 +97,25 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_ablate(args) -> int:
+    import minideeplab as mdl
+    from minideeplab.train import ablation, format_ablation
+
+    if args.backend:
+        mdl.set_backend(args.backend)
+    config = _train_config(args)
+    rows = ablation(config, out_dir=args.out, progress=not args.no_progress)
+    from minideeplab import datasets
+
+    table = format_ablation(rows, datasets.dataset_info(config.dataset)["class_names"])
+    print(f"\nablation on '{config.dataset}', {config.steps} steps of batch {config.batch_size} "
+          f"each (validation split):\n{table}")
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "ablation.txt").write_text(table + "\n")
+    return 0
+
+
 def _cmd_evaluate(args) -> int:
     from minideeplab import datasets
     from minideeplab.checkpoint import load_checkpoint, load_model
@@ -174,16 +193,8 @@ def _cmd_bench(args) -> int:
     return module.main(args.rest) or 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="minideeplab",
-        description="DeepLabV3+ from scratch in NumPy: train, evaluate, inspect.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("train", help="train DeepLabV3+ (default: the small model on shapes)",
-                       description="Train a DeepLabV3+ and write DIR/model.npz, "
-                                   "DIR/metrics.json, DIR/curves.png and DIR/predictions.png.")
-    p.add_argument("--out", default="runs/default", help="run folder (runs/default)")
+def _add_training_options(p) -> None:
+    """Options shared by 'train' and 'ablate'."""
     p.add_argument("--dataset", default="shapes", choices=("shapes", "digits"))
     p.add_argument("--image-size", type=int, default=64, help="image side in pixels (64)")
     p.add_argument("--steps", type=int, default=3000, help="training steps (3000)")
@@ -196,16 +207,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale-aug", action="store_true",
+                   help="random scale (0.75-1.25) and crop besides the horizontal flip")
+    p.add_argument("--backend", choices=("numba", "numpy"), help="hot-loop backend")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minideeplab",
+        description="DeepLabV3+ from scratch in NumPy: train, evaluate, inspect.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train DeepLabV3+ (default: the small model on shapes)",
+                       description="Train a DeepLabV3+ and write DIR/model.npz, "
+                                   "DIR/metrics.json, DIR/curves.png and DIR/predictions.png.")
+    p.add_argument("--out", default="runs/default", help="run folder (runs/default)")
+    _add_training_options(p)
     p.add_argument("--output-stride", type=int, default=16, choices=(8, 16, 32))
     p.add_argument("--no-decoder", action="store_true", help="DeepLabV3 (no decoder)")
     p.add_argument("--standard-convs", action="store_true",
                    help="standard 3x3 convs instead of separable ones")
-    p.add_argument("--scale-aug", action="store_true",
-                   help="random scale (0.75-1.25) and crop besides the horizontal flip")
     p.add_argument("--resume", action="store_true", help="continue from DIR/model.npz")
-    p.add_argument("--backend", choices=("numba", "numpy"), help="hot-loop backend")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("ablate", help="train decoder/separable/output-stride variants",
+                       description="Train DeepLabV3+ with decoder on and off, separable convs on "
+                                   "and off, output stride 16 and 8, on the same budget, and "
+                                   "print the table (mIoU, boundary mIoU, params, mult-adds, "
+                                   "time).")
+    p.add_argument("--out", default="runs/ablation", help="folder for the runs (runs/ablation)")
+    _add_training_options(p)
+    p.set_defaults(func=_cmd_ablate, output_stride=16, no_decoder=False, standard_convs=False)
 
     p = sub.add_parser("evaluate", help="metrics of a checkpoint on a dataset split",
                        description="Evaluate a checkpoint: mIoU, boundary mIoU, per-class IoU.")

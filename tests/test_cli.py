@@ -29,7 +29,7 @@ def trained_run(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "summary",
+@pytest.mark.parametrize("command", ["train", "ablate", "evaluate", "predict", "summary",
                                      "receptive-field", "bench"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -79,3 +79,12 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["train", "--steps", "0", "--out", str(tmp_path / "x")]) == 2
     assert "steps must be a positive int" in capsys.readouterr().err
+
+
+def test_ablation_runs_every_variant(tmp_path, capsys):
+    assert main(["ablate", "--out", str(tmp_path / "ablation"), "--steps", "2",
+                 "--eval-every", "2", *SMALL]) == 0
+    text = capsys.readouterr().out
+    for variant in ("V3+ (decoder)", "V3 (no decoder)", "standard convs", "OS 8"):
+        assert variant in text
+    assert (tmp_path / "ablation" / "ablation.txt").is_file()
