@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import datasets, metrics
+from .backend import blas_threads
 from . import functional as F
 from .checkpoint import atomic_write, build_model, load_checkpoint, save_checkpoint
 from .nn.layers import Dropout
@@ -144,7 +145,15 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
     With ``resume=True`` and a checkpoint in ``out_dir``, training continues
     from it exactly. ``callback(step, loss, model)``, if given, runs after every
     step (after any checkpoint of that step is written).
+
+    OpenBLAS runs single-threaded during training (see
+    :func:`minideeplab.backend.blas_threads`): the Numba kernels own the cores.
     """
+    with blas_threads(1):
+        return _train(config, out_dir, resume, progress, log, callback)
+
+
+def _train(config, out_dir, resume, progress, log, callback):
     config = config or TrainConfig()
     info = datasets.dataset_info(config.dataset)
     num_classes = info["num_classes"]
