@@ -175,7 +175,8 @@ def _cmd_receptive_field(args) -> int:
         erf = rf.effective_receptive_field(model, (model.in_channels, args.size, args.size),
                                            n_samples=4)
         erf_path = plot.with_name(plot.stem + "_erf" + plot.suffix)
-        viz.plot_erf(erf, rows, title=f"Effective receptive field ({args.model} model)",
+        label = "untrained default" if args.model == "default" else Path(args.model).name
+        viz.plot_erf(erf, rows, title=f"Effective receptive field ({label} model)",
                      path=erf_path)
         print(f"wrote {plot} and {erf_path}")
     return 0
