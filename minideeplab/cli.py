@@ -54,11 +54,12 @@ def _train_config(args):
                   batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
                   eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
                   seed=args.seed, model=model, n_train=args.n_train, n_val=args.n_val,
+                  warmup_steps=args.warmup_steps,
                   n_test=args.n_test)
     if args.scale_aug:
         values["scale_range"] = (0.75, 1.25)
     if args.lr is None:
-        values["lr"] = 0.1 if args.optimizer == "sgd" else 1e-3
+        values["lr"] = TrainConfig.lr if args.optimizer == "sgd" else 1e-3
     return TrainConfig(**values)
 
 
@@ -196,12 +197,18 @@ def _cmd_bench(args) -> int:
 
 def _add_training_options(p) -> None:
     """Options shared by 'train' and 'ablate'."""
+    from minideeplab.train import TrainConfig
+
     p.add_argument("--dataset", default="shapes", choices=("shapes", "digits"))
     p.add_argument("--image-size", type=int, default=64, help="image side in pixels (64)")
-    p.add_argument("--steps", type=int, default=3000, help="training steps (3000)")
+    p.add_argument("--steps", type=int, default=TrainConfig.steps,
+                   help=f"training steps ({TrainConfig.steps})")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"))
-    p.add_argument("--lr", type=float, default=None, help="0.1 for sgd, 1e-3 for adam")
+    p.add_argument("--lr", type=float, default=None,
+                   help=f"peak learning rate ({TrainConfig.lr} for sgd, 1e-3 for adam)")
+    p.add_argument("--warmup-steps", type=int, default=TrainConfig.warmup_steps,
+                   help=f"linear warm-up before the poly decay ({TrainConfig.warmup_steps})")
     p.add_argument("--n-train", type=int, default=2000, help="training images (2000)")
     p.add_argument("--n-val", type=int, default=500)
     p.add_argument("--n-test", type=int, default=500)

@@ -48,13 +48,13 @@ class TrainConfig:
     n_train: int = 2000
     n_val: int = 500
     n_test: int = 500
-    steps: int = 3000
+    steps: int = 4000
     batch_size: int = 16
     optimizer: str = "sgd"           # "sgd" or "adam"
-    lr: float = 0.1
+    lr: float = 0.6                  # high, but BatchNorm everywhere and a warm-up make it stable
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    warmup_steps: int = 0
+    warmup_steps: int = 200
     flip: bool = True
     scale_range: tuple = (1.0, 1.0)  # e.g. (0.75, 1.25) for random scale and crop
     eval_every: int = 500
@@ -68,6 +68,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(self.warmup_steps, (int, np.integer)) or self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         if not self.lr > 0:

@@ -21,7 +21,7 @@ def _cache_in_tmp(tmp_path, monkeypatch):
 
 def _config(**overrides):
     values = dict(image_size=32, n_train=48, n_val=16, n_test=16, steps=8, batch_size=4,
-                  eval_every=4, checkpoint_every=4, lr=0.05, model=TINY_MODEL)
+                  eval_every=4, checkpoint_every=4, lr=0.05, warmup_steps=0, model=TINY_MODEL)
     values.update(overrides)
     return TrainConfig(**values)
 
