@@ -41,7 +41,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess by 
 
 from .. import nn as mdl_nn
 from ..geometry import same_padding
-from ..models.backbone import NATIVE_OUTPUT_STRIDE
+from ..models.backbone import NATIVE_OUTPUT_STRIDE, stage_schedule
 from ..models.deeplab import DeepLabV3Plus, scale_rates
 
 __all__ = ["to_torch", "from_torch", "TorchDeepLabV3Plus", "TorchBackbone", "TorchASPP",
@@ -171,22 +171,12 @@ class TorchBackbone(torch_nn.Module):
         super().__init__()
         self.stem = TorchConvBNReLU(in_channels, stem_channels, 3, stride=2)
         block_type = TorchSeparableConv2d if separable else TorchConvBNReLU
-        current_stride, dilation = 2, 1
         stages, previous = [], stem_channels
-        for index, (width, count) in enumerate(zip(widths, blocks, strict=True)):
-            previous_dilation = dilation
-            if current_stride * 2 > output_stride:
-                stride, dilation = 1, dilation * 2
-            else:
-                stride, current_stride = 2, current_stride * 2
+        for width, plan in zip(widths, stage_schedule(blocks, output_stride, multi_grid)):
             stage = []
-            for block in range(count):
-                # the first block sits where the stride was: it keeps the previous dilation
-                rate = previous_dilation if block == 0 else dilation
-                if index == len(widths) - 1 and multi_grid is not None:
-                    rate = dilation * multi_grid[block]
+            for block, (stride, rate) in enumerate(plan):
                 stage.append(block_type(previous if block == 0 else width, width, 3,
-                                        stride=stride if block == 0 else 1, dilation=rate))
+                                        stride=stride, dilation=rate))
             stages.append(torch_nn.Sequential(*stage))
             previous = width
         self.stages = torch_nn.ModuleList(stages)

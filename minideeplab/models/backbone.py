@@ -26,9 +26,38 @@ from __future__ import annotations
 from ..nn.blocks import ConvBNReLU, SeparableConv2d
 from ..nn.module import Module, ModuleList, Sequential
 
-__all__ = ["Backbone"]
+__all__ = ["Backbone", "stage_schedule"]
 
 NATIVE_OUTPUT_STRIDE = 32
+
+
+def stage_schedule(blocks=(2, 2, 2, 2), output_stride=16, multi_grid=None, stem_stride=2):
+    """``(stride, dilation)`` of every block, stage by stage: where strides become dilations.
+
+    Each stage would halve the resolution. Once that would pass
+    ``output_stride``, the stage keeps stride 1 and doubles the dilation
+    instead; its first block (where the stride was) keeps the previous
+    dilation. ``multi_grid`` multiplies the last stage's rates by unit rates.
+
+    >>> stage_schedule((2, 2, 2, 2), output_stride=16)
+    [[(2, 1), (1, 1)], [(2, 1), (1, 1)], [(2, 1), (1, 1)], [(1, 1), (1, 2)]]
+    """
+    current_stride, dilation = stem_stride, 1
+    schedule = []
+    for index, count in enumerate(blocks):
+        previous_dilation = dilation
+        if current_stride * 2 > output_stride:
+            stride, dilation = 1, dilation * 2       # stride replaced by dilation
+        else:
+            stride, current_stride = 2, current_stride * 2
+        stage = []
+        for block in range(count):
+            rate = previous_dilation if block == 0 else dilation
+            if index == len(blocks) - 1 and multi_grid is not None:
+                rate = dilation * multi_grid[block]
+            stage.append((stride if block == 0 else 1, rate))
+        schedule.append(stage)
+    return schedule
 
 
 class Backbone(Module):
@@ -59,21 +88,12 @@ class Backbone(Module):
         self.low_level_channels = widths[0]
         self.stem = ConvBNReLU(in_channels, stem_channels, 3, stride=2, rng=rng)
 
-        current_stride, dilation = 2, 1
         stages, previous = [], stem_channels
-        for index, (width, count) in enumerate(zip(widths, blocks)):
-            previous_dilation = dilation
-            if current_stride * 2 > output_stride:
-                stride, dilation = 1, dilation * 2       # stride replaced by dilation
-            else:
-                stride, current_stride = 2, current_stride * 2
+        for width, plan in zip(widths, stage_schedule(blocks, output_stride, multi_grid)):
             stage = []
-            for block in range(count):
-                rate = previous_dilation if block == 0 else dilation
-                if index == 3 and multi_grid is not None:
-                    rate = dilation * multi_grid[block]
-                stage.append(self._block(previous if block == 0 else width, width,
-                                         stride if block == 0 else 1, rate, separable, rng))
+            for block, (stride, rate) in enumerate(plan):
+                stage.append(self._block(previous if block == 0 else width, width, stride, rate,
+                                         separable, rng))
             stages.append(Sequential(stage))
             previous = width
         self.stages = ModuleList(stages)
