@@ -20,6 +20,7 @@ Numba itself is imported only when the first kernel runs, so that
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 
@@ -92,8 +93,12 @@ _BLAS_GETTERS = ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_"
                  "scipy_openblas_get_num_threads", "openblas_get_num_threads64_")
 
 
+@functools.lru_cache(maxsize=None)
 def _openblas_functions():
-    """(get, set) functions of the OpenBLAS that NumPy loaded, or None (e.g. MKL, macOS)."""
+    """(get, set) functions of the OpenBLAS that NumPy loaded, or None (e.g. MKL, macOS).
+
+    Looked up once (it reads /proc/self/maps), then remembered.
+    """
     import ctypes
 
     import numpy  # noqa: F401  (makes sure NumPy's BLAS is loaded)

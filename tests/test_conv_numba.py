@@ -95,17 +95,22 @@ def test_numba_equals_numpy_on_random_geometries(geometry, seed):
         assert_same_numbers(a, e, f"{name} differs for x {x_shape}, w {w_shape}, {kwargs}")
 
 
-def test_chunking_the_batch_does_not_change_the_result(monkeypatch):
-    # im2col works through the batch a few images at a time; with a budget of
-    # one byte every chunk holds one image, and 5 images make 5 chunks.
+@pytest.mark.parametrize("w_shape, kwargs", [
+    ((6, 2, 3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(2, 3), groups=2)),
+    ((6, 4, 1, 1), dict()),                                   # pointwise
+])
+def test_sharing_the_batch_among_threads_does_not_change_the_result(monkeypatch, w_shape,
+                                                                    kwargs):
+    # Big convs share their images among threads, small ones run on one thread.
+    # A threshold of 0 makes even this tiny conv take the threaded route.
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 4, 9, 7))
-    w = rng.standard_normal((6, 2, 3, 2))
-    kwargs = dict(stride=(2, 1), padding=(1, 2), dilation=(2, 3), groups=2)
-    whole = conv_both_ways("numba", x, w, **kwargs)
-    monkeypatch.setattr(kernels, "IM2COL_BUDGET_BYTES", 1)
-    chunked = conv_both_ways("numba", x, w, **kwargs)
-    for name, a, e in zip(("out", "dx", "dw"), chunked[:3], whole[:3], strict=True):
+    w = rng.standard_normal(w_shape)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_MULT_ADDS", 10**18)
+    one_thread = conv_both_ways("numba", x, w, **kwargs)
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_MULT_ADDS", 0)
+    threaded = conv_both_ways("numba", x, w, **kwargs)
+    for name, a, e in zip(("out", "dx", "dw"), threaded[:3], one_thread[:3], strict=True):
         assert_same_numbers(a, e, name)
 
 

@@ -45,7 +45,7 @@ def test_batch_norm_gradients(backend, training, shape):
     assert max(errors.values()) < THRESHOLD, errors
 
 
-def test_relu_gradient():
+def test_relu_gradient(backend):
     rng = np.random.default_rng(0)
     # keep every input at least 0.1 away from the kink at 0, where relu has no derivative
     x = rng.standard_normal((2, 3, 4, 3))
@@ -384,6 +384,25 @@ def test_batch_norm_backends_agree_on_random_geometries():
                                            err_msg=f"{shape}, training={training}")
 
 
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_backends_agree_bit_for_bit(dtype):
+    # sizes around the kernel's block of 16384 elements, zeros, negative zeros and NaN
+    rng = np.random.default_rng(44)
+    for shape in [(3,), (2, 3, 4, 5), (1, 1, 128, 129), (2, 16384)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        x.reshape(-1)[:4] = [0.0, -0.0, np.nan, 1.0][:x.size]
+        dout = rng.standard_normal(shape).astype(dtype)
+        results = {}
+        for name in ("numpy", "numba"):
+            with mdl.use_backend(name):
+                out, cache = F.relu_forward(x)
+                results[name] = (out, F.relu_backward(dout, cache))
+        for reference, twin in zip(results["numpy"], results["numba"], strict=True):
+            assert twin.dtype == dtype
+            np.testing.assert_array_equal(twin, reference, err_msg=str(shape))
+
+
 # ------------------------------------------------------------------ dtype is kept
 
 def test_float32_stays_float32(backend):
@@ -481,7 +500,7 @@ def test_backward_checks_the_upstream_gradient_shape():
         F.softmax_cross_entropy_backward(np.ones(3), cache)
 
 
-def test_relu_propagates_nan_like_torch():
+def test_relu_propagates_nan_like_torch(backend):
     # a diverging network must show NaN in its loss, not have ReLU turn it into 0
     out, _ = F.relu_forward(np.array([np.nan, -1.0, 2.0]))
     assert np.isnan(out[0]) and out[1] == 0.0 and out[2] == 2.0

@@ -5,8 +5,20 @@ runs one channel per parallel iteration: a channel owns its statistics, its
 slice of ``out`` / ``x_hat`` / ``dx`` and its entries of ``dgamma`` / ``dbeta``,
 so no two iterations ever write the same memory.
 
-Sums are accumulated in float64 even for float32 inputs (a long running sum in
-float32 loses digits; NumPy avoids that with pairwise summation).
+The kernels see each ``(n, c)`` image plane as one flat row of ``L = H*W``
+values (``x.reshape(N, C, L)``, a view). Two habits make the loops fast:
+
+* **Sums go into a row of accumulators, not one running number.**
+  ``total += x[k]`` in a loop is a chain of dependent additions that the
+  compiler may not reorder (floating-point addition is not associative), so it
+  runs one addition at a time. ``acc[k] += x[n, c, k]`` summed over ``n`` adds
+  independent lanes, which become SIMD instructions; the row ``acc`` is summed
+  once at the end. Accumulators are float64 even for float32 inputs (a long
+  float32 sum loses digits; NumPy avoids that with pairwise summation).
+* **Per-channel numbers are read into local variables before the inner loop.**
+  Inside the loop ``mean[c]`` would be reloaded after every store to ``out``
+  (the compiler cannot prove the two arrays do not overlap), which also
+  blocks SIMD.
 """
 
 from __future__ import annotations
@@ -14,90 +26,103 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import _threads  # noqa: F401  (chooses the threading layer before any prange)
+
 __all__ = ["channel_stats", "normalize", "backward"]
 
 
 @njit(cache=True, parallel=True)
 def _channel_stats(x, mean, var):
-    """for c in channels (parallel):
-        mean[c] = sum_{n,h,w} x[n,c,h,w] / M
-        var[c]  = sum_{n,h,w} (x[n,c,h,w] - mean[c])^2 / M      (two passes: no cancellation)
+    """``x`` (N, C, L). Two passes, so no cancellation in the variance::
+
+        for c in prange(C):
+            mean[c] = sum_{n,k} x[n,c,k] / M
+            var[c]  = sum_{n,k} (x[n,c,k] - mean[c])^2 / M          (M = N*L)
     """
-    n_batch, channels, height, width = x.shape
-    count = n_batch * height * width
+    n_batch, channels, length = x.shape
+    count = n_batch * length
     for c in prange(channels):
-        total = 0.0
+        acc = np.zeros(length, dtype=np.float64)
         for n in range(n_batch):
-            for i in range(height):
-                for j in range(width):
-                    total += x[n, c, i, j]
-        channel_mean = total / count
-        squares = 0.0
+            row = x[n, c]
+            for k in range(length):
+                acc[k] += row[k]
+        channel_mean = acc.sum() / count
+        acc[:] = 0.0
         for n in range(n_batch):
-            for i in range(height):
-                for j in range(width):
-                    centred = x[n, c, i, j] - channel_mean
-                    squares += centred * centred
+            row = x[n, c]
+            for k in range(length):
+                centred = row[k] - channel_mean
+                acc[k] += centred * centred
         mean[c] = channel_mean
-        var[c] = squares / count
+        var[c] = acc.sum() / count
 
 
 @njit(cache=True, parallel=True)
 def _normalize(x, mean, inv_std, gamma, beta, out, x_hat):
-    """for c (parallel), n, h, w:
-        x_hat[n,c,h,w] = (x[n,c,h,w] - mean[c]) * inv_std[c]
-        out[n,c,h,w]   = gamma[c] * x_hat[n,c,h,w] + beta[c]
+    """``x``, ``out``, ``x_hat`` (N, C, L)::
+
+        for c in prange(C), n, k:
+            x_hat[n,c,k] = (x[n,c,k] - mean[c]) * inv_std[c]
+            out[n,c,k]   = gamma[c] * x_hat[n,c,k] + beta[c]
     """
-    n_batch, channels, height, width = x.shape
+    n_batch, channels, length = x.shape
     for c in prange(channels):
+        channel_mean, scale, shift, weight = mean[c], inv_std[c], beta[c], gamma[c]
         for n in range(n_batch):
-            for i in range(height):
-                for j in range(width):
-                    normalised = (x[n, c, i, j] - mean[c]) * inv_std[c]
-                    x_hat[n, c, i, j] = normalised
-                    out[n, c, i, j] = gamma[c] * x_hat[n, c, i, j] + beta[c]
+            x_row, x_hat_row, out_row = x[n, c], x_hat[n, c], out[n, c]
+            for k in range(length):
+                normalised = (x_row[k] - channel_mean) * scale
+                x_hat_row[k] = normalised
+                out_row[k] = weight * normalised + shift
 
 
 @njit(cache=True, parallel=True)
 def _backward(dout, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
-    """for c (parallel):
-        dbeta[c]  = sum dout[:, c];   dgamma[c] = sum dout[:, c] * x_hat[:, c]
-        dx[:, c]  = gamma[c] inv_std[c] (dout - dbeta[c]/M - x_hat dgamma[c]/M)   (training)
-        dx[:, c]  = gamma[c] inv_std[c] dout                                      (eval)
+    """``dout``, ``x_hat``, ``dx`` (N, C, L)::
+
+        for c in prange(C):
+            dbeta[c]  = sum dout[:, c];   dgamma[c] = sum dout[:, c] * x_hat[:, c]
+            dx[:, c]  = gamma[c] inv_std[c] (dout - dbeta[c]/M - x_hat dgamma[c]/M)  (training)
+            dx[:, c]  = gamma[c] inv_std[c] dout                                     (eval)
     """
-    n_batch, channels, height, width = dout.shape
-    count = n_batch * height * width
+    n_batch, channels, length = dout.shape
+    count = n_batch * length
     for c in prange(channels):
-        sum_dout = 0.0
-        sum_dout_x_hat = 0.0
+        acc_dout = np.zeros(length, dtype=np.float64)
+        acc_dout_x_hat = np.zeros(length, dtype=np.float64)
         for n in range(n_batch):
-            for i in range(height):
-                for j in range(width):
-                    sum_dout += dout[n, c, i, j]
-                    sum_dout_x_hat += dout[n, c, i, j] * x_hat[n, c, i, j]
+            dout_row, x_hat_row = dout[n, c], x_hat[n, c]
+            for k in range(length):
+                acc_dout[k] += dout_row[k]
+                acc_dout_x_hat[k] += dout_row[k] * x_hat_row[k]
+        sum_dout = acc_dout.sum()
+        sum_dout_x_hat = acc_dout_x_hat.sum()
         dbeta[c] = sum_dout
         dgamma[c] = sum_dout_x_hat
         scale = gamma[c] * inv_std[c]
         if training:
             mean_dout = sum_dout / count
             mean_dout_x_hat = sum_dout_x_hat / count
-            for n in range(n_batch):
-                for i in range(height):
-                    for j in range(width):
-                        dx[n, c, i, j] = scale * (dout[n, c, i, j] - mean_dout
-                                                  - x_hat[n, c, i, j] * mean_dout_x_hat)
         else:
-            for n in range(n_batch):
-                for i in range(height):
-                    for j in range(width):
-                        dx[n, c, i, j] = scale * dout[n, c, i, j]
+            mean_dout = 0.0
+            mean_dout_x_hat = 0.0
+        for n in range(n_batch):
+            dout_row, x_hat_row, dx_row = dout[n, c], x_hat[n, c], dx[n, c]
+            for k in range(length):
+                dx_row[k] = scale * (dout_row[k] - mean_dout - x_hat_row[k] * mean_dout_x_hat)
+
+
+def _rows(a):
+    """View (N, C, H, W) as (N, C, H*W): every image plane one contiguous row."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
 
 
 def channel_stats(x):
     """Per-channel mean and biased variance of ``x`` (N, C, H, W): two (C,) arrays."""
     mean = np.empty(x.shape[1], dtype=x.dtype)
     var = np.empty(x.shape[1], dtype=x.dtype)
-    _channel_stats(x, mean, var)
+    _channel_stats(_rows(x), mean, var)
     return mean, var
 
 
@@ -105,7 +130,7 @@ def normalize(x, mean, inv_std, gamma, beta):
     """``(out, x_hat)`` with ``x_hat = (x - mean) * inv_std`` and ``out = gamma * x_hat + beta``."""
     out = np.empty_like(x)
     x_hat = np.empty_like(x)
-    _normalize(x, mean, inv_std, gamma, beta, out, x_hat)
+    _normalize(_rows(x), mean, inv_std, gamma, beta, _rows(out), _rows(x_hat))
     return out, x_hat
 
 
@@ -114,5 +139,6 @@ def backward(dout, x_hat, gamma, inv_std, training):
     dx = np.empty_like(dout)
     dgamma = np.empty(dout.shape[1], dtype=dout.dtype)
     dbeta = np.empty(dout.shape[1], dtype=dout.dtype)
-    _backward(dout, x_hat, gamma, inv_std, bool(training), dx, dgamma, dbeta)
+    _backward(_rows(dout), _rows(x_hat), gamma, inv_std, bool(training), _rows(dx), dgamma,
+              dbeta)
     return dx, dgamma, dbeta

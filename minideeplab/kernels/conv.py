@@ -29,9 +29,9 @@ it hands the ``2*C_out*C_in*kH*kW*H_out*W_out`` FLOPs to BLAS, which runs
 them near the machine's peak. The backward passes reuse the same matrix:
 ``dW_g = dout_g @ cols_g^T`` and ``dcols_g = W_g^T @ dout_g``, followed by
 *col2im*, which adds every entry of ``dcols`` back onto the input pixel it was
-copied from. ``cols`` for a whole batch of a big atrous conv can be larger
-than the batch itself (``kH*kW = 9`` times), so the batch is processed in
-chunks of images whose ``cols`` fit in ``IM2COL_BUDGET_BYTES``.
+copied from. ``cols`` of a whole batch would be ``kH*kW = 9`` times larger
+than the batch itself, so it is built one image at a time, in a buffer each
+thread reuses: the memory stays bounded by one image's columns per thread.
 
 Numba compiles each kernel once per dtype on first use (``cache=True`` keeps
 the machine code on disk for the next process). Strides and dilations are
@@ -41,30 +41,15 @@ exactly one specialisation per dtype.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 from numba import njit, prange
 
-# Which threads run ``prange`` loops. The default, OpenMP, leaves its threads
-# spinning for milliseconds after each parallel loop, and the next work here is
-# usually a BLAS GEMM: on a 2-core machine the GEMM then shares its cores with
-# spinning threads and the dense 3x3 conv ran 3x slower (20x once PyTorch,
-# which shares the same libgomp, was imported). Numba's own "workqueue" layer
-# puts idle threads to sleep at once. Numba reads this on the first parallel
-# call; a layer the user chose (NUMBA_THREADING_LAYER) is kept.
-if numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER = "workqueue"
+from ._threads import single_threaded_blas
 
-__all__ = ["forward", "backward_input", "backward_weight", "IM2COL_BUDGET_BYTES"]
-
-# Upper bound on the im2col buffer; a chunk always holds at least one image.
-# For DeepLab-sized maps that means one image at a time (a 64-channel 3x3 conv
-# on 64x64 needs 9.4 MB of columns per image), which measured as fast as bigger
-# chunks: the buffer stays in cache between im2col and the GEMM that reads it,
-# and 64 MiB chunks were 1.5x slower (past 32 MB, glibc hands out fresh pages
-# on every call, and touching them costs page faults). Small maps get several
-# images per chunk, so that per-call overheads do not dominate.
-IM2COL_BUDGET_BYTES = 8 * 2**20
+__all__ = ["forward", "backward_input", "backward_weight"]
 
 
 # ============================================================== depthwise: direct
@@ -218,72 +203,62 @@ def _depthwise_backward_weight(grad_out, x_padded, stride_h, stride_w, dilation_
 
 # ============================================================ im2col and col2im
 
-@njit(parallel=True, cache=True)
-def _im2col(x_padded, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_out, cols):
-    """Copy every input window into ``cols`` (N, C_in*kH*kW, H_out*W_out).
+@njit(cache=True, nogil=True)
+def _im2col(x_image, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_out, cols):
+    """Copy every input window of one image into ``cols`` (C_in*kH*kW, H_out*W_out).
 
     ::
 
-        for n, c, u in prange(N, C_in, kH):      # kW rows of cols per iteration
-            for v in range(kW):
-                for i in range(H_out):
-                    for j in range(W_out):
-                        cols[n, (c*kH + u)*kW + v, i*W_out + j] = \
-                            x_padded[n, c, i*sh + u*dh, j*sw + v*dw]
+        for c in range(C_in), u in range(kH), v in range(kW):
+            for i in range(H_out), j in range(W_out):
+                cols[(c*kH + u)*kW + v, i*W_out + j] = x_image[c, i*sh + u*dh, j*sw + v*dw]
 
     Row ``(c, u, v)`` of ``cols`` is tap ``(u, v)`` of channel ``c`` seen by
     every output pixel, the order in which ``w[f].reshape(-1)`` lists the
-    weights: so ``w.reshape(C_out, -1) @ cols[n]`` is the convolution. Rows
-    of one channel are contiguous, so group ``g`` owns a contiguous block of
-    rows. Parallel over ``(n, c, u)`` (not just ``n``), so that a batch of
-    one image or an RGB input still keeps both cores busy.
+    weights: so ``w.reshape(C_out, -1) @ cols`` is the convolution. Rows of
+    one channel are contiguous, so group ``g`` owns a contiguous block of
+    rows. Not parallel itself (``nogil``: it releases Python's lock, so each
+    of our threads copies its own images at the same time, see ``_per_image``).
     """
-    n_images, c_in = x_padded.shape[0], x_padded.shape[1]
-    for task in prange(n_images * c_in * kh):
-        n = task // (c_in * kh)
-        c = (task // kh) % c_in
-        u = task % kh
-        for v in range(kw):
-            col_row = cols[n, (c * kh + u) * kw + v]
-            x_start = v * dilation_w
-            for i in range(h_out):
-                x_row = x_padded[n, c, i * stride_h + u * dilation_h]
-                col_seg = col_row[i * w_out:(i + 1) * w_out]
-                if stride_w == 1:  # unit steps vectorise (see _depthwise_forward)
-                    x_seg = x_row[x_start:x_start + w_out]
-                    for j in range(w_out):
-                        col_seg[j] = x_seg[j]
-                else:
-                    for j in range(w_out):
-                        col_seg[j] = x_row[x_start + j * stride_w]
+    c_in = x_image.shape[0]
+    for c in range(c_in):
+        for u in range(kh):
+            for v in range(kw):
+                col_row = cols[(c * kh + u) * kw + v]
+                x_start = v * dilation_w
+                for i in range(h_out):
+                    x_row = x_image[c, i * stride_h + u * dilation_h]
+                    col_seg = col_row[i * w_out:(i + 1) * w_out]
+                    if stride_w == 1:  # unit steps vectorise (see _depthwise_forward)
+                        x_seg = x_row[x_start:x_start + w_out]
+                        for j in range(w_out):
+                            col_seg[j] = x_seg[j]
+                    else:
+                        for j in range(w_out):
+                            col_seg[j] = x_row[x_start + j * stride_w]
 
 
-@njit(parallel=True, cache=True)
-def _col2im(cols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_out,
-            dx_padded):
+@njit(cache=True, nogil=True)
+def _col2im(cols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_out, dx_image):
     """Add every entry of ``cols`` back onto the pixel it came from: the adjoint of im2col.
 
     ::
 
-        for n, c in prange(N, C_in):             # one (n, c) plane of dX per iteration
-            dx_padded[n, c] = 0
-            for u, v in taps, for i in range(H_out), for j in range(W_out):
-                dx_padded[n, c, i*sh + u*dh, j*sw + v*dw] += \
-                    cols[n, (c*kH + u)*kW + v, i*W_out + j]
+        dx_image[:] = 0
+        for c, u, v, i, j:
+            dx_image[c, i*sh + u*dh, j*sw + v*dw] += cols[(c*kH + u)*kW + v, i*W_out + j]
 
     A pixel read by several windows (overlapping taps) receives several
-    gradients, hence ``+=``. All rows that land in plane ``(n, c)`` are
-    handled by one iteration, so the ``+=`` never races.
+    gradients, hence ``+=``. One call handles one image, and each image is
+    handled by one thread, so the ``+=`` never races.
     """
-    n_images, c_in = dx_padded.shape[0], dx_padded.shape[1]
-    for task in prange(n_images * c_in):
-        n = task // c_in
-        c = task % c_in
-        plane = dx_padded[n, c]
-        plane[:, :] = 0.0
+    c_in = dx_image.shape[0]
+    dx_image[:, :, :] = 0.0
+    for c in range(c_in):
+        plane = dx_image[c]
         for u in range(kh):
             for v in range(kw):
-                col_row = cols[n, (c * kh + u) * kw + v]
+                col_row = cols[(c * kh + u) * kw + v]
                 x_start = v * dilation_w
                 for i in range(h_out):
                     dx_row = plane[i * stride_h + u * dilation_h]
@@ -295,6 +270,51 @@ def _col2im(cols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_o
                     else:
                         for j in range(w_out):
                             dx_row[x_start + j * stride_w] += col_seg[j]
+
+
+# ======================================================= GEMMs on every core
+#
+# The matrix products go to OpenBLAS, one image at a time. OpenBLAS could use
+# both cores for one product, but its threads and the OpenMP threads of the
+# prange kernels would then fight over the cores (see ``_threads.py``). So
+# OpenBLAS runs single-threaded and *we* share the images among threads: each
+# thread takes a contiguous slice of the batch and does all the work for it
+# (im2col, GEMM, col2im). NumPy and the ``nogil`` kernels release Python's
+# lock, so the slices really run at the same time, and no two threads ever
+# write the same output.
+
+# Below this many multiply-adds a conv is not worth handing to another thread
+# (waking one costs tens of microseconds).
+PARALLEL_MIN_MULT_ADDS = 2_000_000
+_pool = None
+
+
+def _threads():
+    return numba.config.NUMBA_NUM_THREADS
+
+
+def _per_image(work, n_images, mult_adds):
+    """Run ``work(part, first, stop)`` over slices of ``range(n_images)``, one per thread.
+
+    Returns the number of parts used (``part`` goes from 0 to that - 1).
+    """
+    global _pool
+    parts = min(n_images, _threads())
+    if mult_adds < PARALLEL_MIN_MULT_ADDS:
+        parts = 1
+    bounds = np.linspace(0, n_images, parts + 1).astype(int)
+    with single_threaded_blas():
+        if parts == 1:
+            work(0, 0, n_images)
+            return 1
+        if _pool is None:
+            _pool = ThreadPoolExecutor(_threads() - 1, thread_name_prefix="minideeplab")
+        futures = [_pool.submit(work, part, bounds[part], bounds[part + 1])
+                   for part in range(1, parts)]
+        work(0, bounds[0], bounds[1])
+        for future in futures:
+            future.result()        # re-raises an error of that thread
+    return parts
 
 
 # ================================================================== dispatch
@@ -310,12 +330,6 @@ def _is_pointwise(w_shape, stride):
     return w_shape[2] == 1 and w_shape[3] == 1 and stride == (1, 1)
 
 
-def _images_per_chunk(n_images, rows, columns, itemsize):
-    """How many images' im2col matrices fit in ``IM2COL_BUDGET_BYTES`` (at least 1)."""
-    per_image = rows * columns * itemsize
-    return int(max(1, min(n_images, IM2COL_BUDGET_BYTES // max(per_image, 1))))
-
-
 def forward(x_padded, w, stride, dilation, groups, out_size):
     """``out`` (N, C_out, H_out, W_out) of the convolution of ``x_padded`` with ``w`` (no bias)."""
     n_images, c_in, h_pad, w_pad = x_padded.shape
@@ -327,26 +341,25 @@ def forward(x_padded, w, stride, dilation, groups, out_size):
         _depthwise_forward(x_padded, w, stride_h, stride_w, dilation_h, dilation_w, out)
         return out
 
-    f_per_group = c_out // groups
-    # out[n, g] = W_g @ cols[n, g]: shapes (F_g, K) @ (K, H_out*W_out), batched over
-    # images and groups by np.matmul, which calls BLAS once per (n, g) pair.
-    w_grouped = w.reshape(groups, f_per_group, -1)
-    out_grouped = out.reshape(n_images, groups, f_per_group, h_out * w_out)
+    # out[n, g] = W_g @ cols[n, g]: (F_g, K) @ (K, H_out*W_out) per image and group
+    w_grouped = w.reshape(groups, c_out // groups, -1)
+    out_grouped = out.reshape(n_images, groups, c_out // groups, h_out * w_out)
+    mult_adds = out.size * w[0].size
     if _is_pointwise(w.shape, stride):
-        np.matmul(w_grouped, x_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad),
-                  out=out_grouped)
-        return out
+        x_grouped = x_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
 
-    rows = c_in * kh * kw
-    chunk = _images_per_chunk(n_images, rows, h_out * w_out, x_padded.dtype.itemsize)
-    cols = np.empty((chunk, rows, h_out * w_out), dtype=x_padded.dtype)
-    for start in range(0, n_images, chunk):
-        stop = min(start + chunk, n_images)
-        cols_chunk = cols[:stop - start]
-        _im2col(x_padded[start:stop], kh, kw, stride_h, stride_w, dilation_h, dilation_w,
-                h_out, w_out, cols_chunk)
-        np.matmul(w_grouped, cols_chunk.reshape(stop - start, groups, -1, h_out * w_out),
-                  out=out_grouped[start:stop])
+        def images(part, first, stop):
+            np.matmul(w_grouped, x_grouped[first:stop], out=out_grouped[first:stop])
+    else:
+        def images(part, first, stop):
+            cols = np.empty((c_in * kh * kw, h_out * w_out), dtype=x_padded.dtype)
+            for n in range(first, stop):
+                _im2col(x_padded[n], kh, kw, stride_h, stride_w, dilation_h, dilation_w,
+                        h_out, w_out, cols)
+                np.matmul(w_grouped, cols.reshape(groups, -1, h_out * w_out),
+                          out=out_grouped[n])
+
+    _per_image(images, n_images, mult_adds)
     return out
 
 
@@ -362,26 +375,26 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
                                   dx_padded)
         return dx_padded
 
-    f_per_group = c_out // groups
-    # dcols[n, g] = W_g^T @ dout[n, g]: (K, F_g) @ (F_g, H_out*W_out)
-    w_transposed = w.reshape(groups, f_per_group, -1).transpose(0, 2, 1)
-    grad_grouped = grad_out.reshape(n_images, groups, f_per_group, h_out * w_out)
+    # dcols[n, g] = W_g^T @ dout[n, g]: (K, F_g) @ (F_g, H_out*W_out), then col2im
+    w_transposed = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
+    grad_grouped = grad_out.reshape(n_images, groups, c_out // groups, h_out * w_out)
+    mult_adds = grad_out.size * w[0].size
     if _is_pointwise(w.shape, stride):
         # no windows to undo: dcols is dX itself
-        np.matmul(w_transposed, grad_grouped,
-                  out=dx_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad))
-        return dx_padded
+        dx_grouped = dx_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
 
-    rows = c_in * kh * kw
-    chunk = _images_per_chunk(n_images, rows, h_out * w_out, grad_out.dtype.itemsize)
-    dcols = np.empty((chunk, rows, h_out * w_out), dtype=grad_out.dtype)
-    for start in range(0, n_images, chunk):
-        stop = min(start + chunk, n_images)
-        dcols_chunk = dcols[:stop - start]
-        np.matmul(w_transposed, grad_grouped[start:stop],
-                  out=dcols_chunk.reshape(stop - start, groups, -1, h_out * w_out))
-        _col2im(dcols_chunk, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_out,
-                dx_padded[start:stop])
+        def images(part, first, stop):
+            np.matmul(w_transposed, grad_grouped[first:stop], out=dx_grouped[first:stop])
+    else:
+        def images(part, first, stop):
+            dcols = np.empty((c_in * kh * kw, h_out * w_out), dtype=grad_out.dtype)
+            for n in range(first, stop):
+                np.matmul(w_transposed, grad_grouped[n],
+                          out=dcols.reshape(groups, -1, h_out * w_out))
+                _col2im(dcols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out,
+                        w_out, dx_padded[n])
+
+    _per_image(images, n_images, mult_adds)
     return dx_padded
 
 
@@ -398,26 +411,29 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
                                    dilation_w, dw_per_image)
         return dw_per_image.sum(axis=0)
 
+    # dW_g = sum_n dout[n, g] @ cols[n, g]^T: (F_g, H_out*W_out) @ (H_out*W_out, K).
+    # dW sums over the batch, so threads may not "+=" into one dW: each thread
+    # adds its images into its own slot of dw_per_thread, summed at the end.
     f_per_group = c_out // groups
     grad_grouped = grad_out.reshape(n_images, groups, f_per_group, h_out * w_out)
-    # dW_g = sum_n dout[n, g] @ cols[n, g]^T: (F_g, H_out*W_out) @ (H_out*W_out, K).
-    # np.matmul makes one product per image; summing the (N, G, F_g, K) stack
-    # afterwards is cheap (it is N copies of dW) and keeps the loop race-free.
+    dw_per_thread = np.zeros((_threads(), groups, f_per_group, c_per_group * kh * kw),
+                             dtype=dtype)
+    mult_adds = grad_out.size * int(np.prod(w_shape[1:]))
     if _is_pointwise(w_shape, stride):
         x_grouped = x_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
-        dw_per_image = np.matmul(grad_grouped, x_grouped.transpose(0, 1, 3, 2))
-        return dw_per_image.sum(axis=0).reshape(w_shape)
 
-    rows = c_in * kh * kw
-    chunk = _images_per_chunk(n_images, rows, h_out * w_out, dtype.itemsize)
-    cols = np.empty((chunk, rows, h_out * w_out), dtype=dtype)
-    dw_grouped = np.zeros((groups, f_per_group, c_per_group * kh * kw), dtype=dtype)
-    for start in range(0, n_images, chunk):
-        stop = min(start + chunk, n_images)
-        cols_chunk = cols[:stop - start]
-        _im2col(x_padded[start:stop], kh, kw, stride_h, stride_w, dilation_h, dilation_w,
-                h_out, w_out, cols_chunk)
-        cols_grouped = cols_chunk.reshape(stop - start, groups, -1, h_out * w_out)
-        dw_grouped += np.matmul(grad_grouped[start:stop],
-                                cols_grouped.transpose(0, 1, 3, 2)).sum(axis=0)
-    return dw_grouped.reshape(w_shape)
+        def images(part, first, stop):
+            for n in range(first, stop):
+                dw_per_thread[part] += np.matmul(grad_grouped[n],
+                                                 x_grouped[n].transpose(0, 2, 1))
+    else:
+        def images(part, first, stop):
+            cols = np.empty((c_in * kh * kw, h_out * w_out), dtype=dtype)
+            for n in range(first, stop):
+                _im2col(x_padded[n], kh, kw, stride_h, stride_w, dilation_h, dilation_w,
+                        h_out, w_out, cols)
+                dw_per_thread[part] += np.matmul(
+                    grad_grouped[n], cols.reshape(groups, -1, h_out * w_out).transpose(0, 2, 1))
+
+    parts = _per_image(images, n_images, mult_adds)
+    return dw_per_thread[:parts].sum(axis=0).reshape(w_shape)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from . import _threads  # noqa: F401  (chooses the threading layer before any prange)
+
 __all__ = ["forward", "backward"]
 
 
