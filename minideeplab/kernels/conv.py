@@ -294,27 +294,20 @@ def _threads():
 
 
 def _per_image(work, n_images, mult_adds):
-    """Run ``work(part, first, stop)`` over slices of ``range(n_images)``, one per thread.
-
-    Returns the number of parts used (``part`` goes from 0 to that - 1).
-    """
+    """Run ``work(first, stop)`` on slices of ``range(n_images)``, one slice per thread."""
     global _pool
-    parts = min(n_images, _threads())
-    if mult_adds < PARALLEL_MIN_MULT_ADDS:
-        parts = 1
-    bounds = np.linspace(0, n_images, parts + 1).astype(int)
+    parts = min(n_images, _threads()) if mult_adds >= PARALLEL_MIN_MULT_ADDS else 1
+    bounds = [n_images * part // parts for part in range(parts + 1)]
     with single_threaded_blas():
         if parts == 1:
-            work(0, 0, n_images)
-            return 1
+            work(0, n_images)
+            return
         if _pool is None:
             _pool = ThreadPoolExecutor(_threads() - 1, thread_name_prefix="minideeplab")
-        futures = [_pool.submit(work, part, bounds[part], bounds[part + 1])
-                   for part in range(1, parts)]
-        work(0, bounds[0], bounds[1])
+        futures = [_pool.submit(work, bounds[part], bounds[part + 1]) for part in range(1, parts)]
+        work(bounds[0], bounds[1])         # this thread takes the first slice
         for future in futures:
-            future.result()        # re-raises an error of that thread
-    return parts
+            future.result()                # waits; re-raises an error of that thread
 
 
 # ================================================================== dispatch
@@ -348,10 +341,10 @@ def forward(x_padded, w, stride, dilation, groups, out_size):
     if _is_pointwise(w.shape, stride):
         x_grouped = x_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
 
-        def images(part, first, stop):
+        def images(first, stop):
             np.matmul(w_grouped, x_grouped[first:stop], out=out_grouped[first:stop])
     else:
-        def images(part, first, stop):
+        def images(first, stop):
             cols = np.empty((c_in * kh * kw, h_out * w_out), dtype=x_padded.dtype)
             for n in range(first, stop):
                 _im2col(x_padded[n], kh, kw, stride_h, stride_w, dilation_h, dilation_w,
@@ -383,10 +376,10 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
         # no windows to undo: dcols is dX itself
         dx_grouped = dx_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
 
-        def images(part, first, stop):
+        def images(first, stop):
             np.matmul(w_transposed, grad_grouped[first:stop], out=dx_grouped[first:stop])
     else:
-        def images(part, first, stop):
+        def images(first, stop):
             dcols = np.empty((c_in * kh * kw, h_out * w_out), dtype=grad_out.dtype)
             for n in range(first, stop):
                 np.matmul(w_transposed, grad_grouped[n],
@@ -412,28 +405,27 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
         return dw_per_image.sum(axis=0)
 
     # dW_g = sum_n dout[n, g] @ cols[n, g]^T: (F_g, H_out*W_out) @ (H_out*W_out, K).
-    # dW sums over the batch, so threads may not "+=" into one dW: each thread
-    # adds its images into its own slot of dw_per_thread, summed at the end.
+    # dW sums over the batch, and threads may not "+=" into one shared dW (a
+    # data race): every image's product goes into its own slot of dw_per_image
+    # (N copies of dW, small), summed at the end in a fixed order.
     f_per_group = c_out // groups
     grad_grouped = grad_out.reshape(n_images, groups, f_per_group, h_out * w_out)
-    dw_per_thread = np.zeros((_threads(), groups, f_per_group, c_per_group * kh * kw),
-                             dtype=dtype)
+    dw_per_image = np.empty((n_images, groups, f_per_group, c_per_group * kh * kw), dtype=dtype)
     mult_adds = grad_out.size * int(np.prod(w_shape[1:]))
     if _is_pointwise(w_shape, stride):
         x_grouped = x_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
 
-        def images(part, first, stop):
-            for n in range(first, stop):
-                dw_per_thread[part] += np.matmul(grad_grouped[n],
-                                                 x_grouped[n].transpose(0, 2, 1))
+        def images(first, stop):
+            np.matmul(grad_grouped[first:stop], x_grouped[first:stop].transpose(0, 1, 3, 2),
+                      out=dw_per_image[first:stop])
     else:
-        def images(part, first, stop):
+        def images(first, stop):
             cols = np.empty((c_in * kh * kw, h_out * w_out), dtype=dtype)
             for n in range(first, stop):
                 _im2col(x_padded[n], kh, kw, stride_h, stride_w, dilation_h, dilation_w,
                         h_out, w_out, cols)
-                dw_per_thread[part] += np.matmul(
-                    grad_grouped[n], cols.reshape(groups, -1, h_out * w_out).transpose(0, 2, 1))
+                cols_transposed = cols.reshape(groups, -1, h_out * w_out).transpose(0, 2, 1)
+                np.matmul(grad_grouped[n], cols_transposed, out=dw_per_image[n])
 
-    parts = _per_image(images, n_images, mult_adds)
-    return dw_per_thread[:parts].sum(axis=0).reshape(w_shape)
+    _per_image(images, n_images, mult_adds)
+    return dw_per_image.sum(axis=0).reshape(w_shape)
