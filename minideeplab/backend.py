@@ -84,8 +84,9 @@ def use_backend(name: str):
 # and the Numba threads (or anything else on the machine) lose their core. With
 # the many small products of a small CNN, one training step measured 57 ms with
 # one OpenBLAS thread and 1.3-1.6 s with two on a busy 2-core machine. So the
-# training loop asks OpenBLAS for one thread (:func:`blas_threads`) and lets
-# the Numba kernels own the parallelism.
+# Numba backend's convolutions ask OpenBLAS for one thread (:func:`blas_threads`)
+# while they run and share their images among their own threads instead (see
+# ``kernels/_threads.py`` and ``kernels/conv.py``).
 
 _BLAS_SETTERS = ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_",
                  "scipy_openblas_set_num_threads", "openblas_set_num_threads64_")

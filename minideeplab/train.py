@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 
 from . import datasets, metrics
-from .backend import blas_threads
 from . import functional as F
 from .checkpoint import atomic_write, build_model, load_checkpoint, save_checkpoint
 from .nn.layers import Dropout
@@ -148,14 +147,7 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
     from it exactly. ``callback(step, loss, model)``, if given, runs after every
     step (after any checkpoint of that step is written).
 
-    OpenBLAS runs single-threaded during training (see
-    :func:`minideeplab.backend.blas_threads`): the Numba kernels own the cores.
     """
-    with blas_threads(1):
-        return _train(config, out_dir, resume, progress, log, callback)
-
-
-def _train(config, out_dir, resume, progress, log, callback):
     config = config or TrainConfig()
     info = datasets.dataset_info(config.dataset)
     num_classes = info["num_classes"]
@@ -235,8 +227,11 @@ def _train(config, out_dir, resume, progress, log, callback):
             model.train()
         if progress and hasattr(bar, "set_postfix"):
             seconds = time.perf_counter() - started
-            bar.set_postfix(loss=f"{loss:.3f}", miou=f"{last_eval.get('miou', float('nan')):.3f}",
-                            img_s=f"{(done - start_step) * config.batch_size / seconds:.0f}")
+            # refresh=False: tqdm redraws at most once a second (mininterval), not every step
+            miou = f"{last_eval['miou']:.3f}" if last_eval else "-"
+            bar.set_postfix(loss=f"{loss:.3f}", val_miou=miou,
+                            img_s=f"{(done - start_step) * config.batch_size / seconds:.0f}",
+                            refresh=False)
         if done % config.checkpoint_every == 0 and done != config.steps:
             save(done, elapsed_before + time.perf_counter() - started)
         if callback is not None:

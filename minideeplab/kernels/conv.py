@@ -290,7 +290,8 @@ _pool = None
 
 
 def _threads():
-    return numba.config.NUMBA_NUM_THREADS
+    """How many threads the Numba kernels may use (``numba.set_num_threads`` changes it)."""
+    return numba.get_num_threads()
 
 
 def _per_image(work, n_images, mult_adds):
@@ -303,7 +304,8 @@ def _per_image(work, n_images, mult_adds):
             work(0, n_images)
             return
         if _pool is None:
-            _pool = ThreadPoolExecutor(_threads() - 1, thread_name_prefix="minideeplab")
+            _pool = ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS - 1,
+                                       thread_name_prefix="minideeplab")
         futures = [_pool.submit(work, bounds[part], bounds[part + 1]) for part in range(1, parts)]
         work(bounds[0], bounds[1])         # this thread takes the first slice
         for future in futures:
