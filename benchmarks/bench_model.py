@@ -213,8 +213,11 @@ def bench_forward_backward(batch, size, repeats, include_numpy, torch, log):
 
 # --------------------------------------------------------------- 2. training step
 
-def bench_training_step(batch, size, repeats, torch, log):
-    """One SGD training step at the training configuration; returns a result dict."""
+def bench_training_step(batch, size, repeats, torch, log, include_numpy=False):
+    """One SGD training step at the training configuration; returns a result dict.
+
+    ``include_numpy`` also times the NumPy reference (a third of the rounds).
+    """
     from minideeplab.optim import SGD
 
     images, masks = mdl.datasets.make_shapes(batch, size=size, seed=0)
@@ -239,13 +242,20 @@ def bench_training_step(batch, size, repeats, torch, log):
         if result["check_loss"] > LOGITS_TOLERANCE:
             return result
 
+    def minideeplab_step():
+        logits = model(images)
+        _, cache = F.softmax_cross_entropy_forward(logits, masks)
+        model.backward(F.softmax_cross_entropy_backward(1.0, cache))
+        optimizer.step()
+        optimizer.zero_grad()
+
     def numba():
         with mdl.use_backend("numba"):
-            logits = model(images)
-            _, cache = F.softmax_cross_entropy_forward(logits, masks)
-            model.backward(F.softmax_cross_entropy_backward(1.0, cache))
-            optimizer.step()
-            optimizer.zero_grad()
+            minideeplab_step()
+
+    def numpy_reference():
+        with mdl.use_backend("numpy"):
+            minideeplab_step()
 
     def pytorch():
         optimizer_t.zero_grad()
@@ -253,14 +263,15 @@ def bench_training_step(batch, size, repeats, torch, log):
         loss.backward()
         optimizer_t.step()
 
-    runners = {"numba": numba}
+    runners = {"numpy": numpy_reference} if include_numpy else {}
+    runners["numba"] = numba
     if twin is not None:
         runners["torch"] = pytorch
     log("warming up ...")
     for fn in runners.values():
         fn()
     log(f"timing {', '.join(runners)} ...")
-    result.update(_time_rounds(runners, repeats))
+    result.update(_time_rounds(runners, repeats, few=("numpy",)))
     return result
 
 

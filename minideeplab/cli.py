@@ -291,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="run a benchmark from benchmarks/",
                        description="Run benchmarks/bench_WHICH.py; later arguments go to it.")
     p.add_argument("which", nargs="?", default="conv",
-                   help="conv (default): convolution shapes S1-S7; model: the whole model")
+                   help="conv (default): convolution shapes S1-S7; model: the whole model; "
+                        "performance: every speed, memory and start-up figure in one run")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     p.set_defaults(func=_cmd_bench)
     return parser
