@@ -5,7 +5,7 @@
 """
 
 from . import datasets, functional, geometry, metrics, models, nn, optim, receptive_field
-from . import summary as summary_module
+from . import summary as summary_module  # noqa: F401  (the module; `summary` is the function)
 from .backend import get_backend, set_backend, use_backend
 from .checkpoint import load_model, save_checkpoint
 from .gradcheck import gradcheck, rel_error

@@ -67,7 +67,7 @@ def _print_metrics(title, result, class_names):
     print(f"{title}: mIoU {result['miou']:.3f}   boundary mIoU {result['boundary_miou']:.3f}   "
           f"pixel accuracy {result['pixel_accuracy']:.3f}")
     per_class = "   ".join(f"{name} {iou:.3f}" if iou == iou else f"{name} -"
-                           for name, iou in zip(class_names, result["iou_per_class"]))
+                           for name, iou in zip(class_names, result["iou_per_class"], strict=True))
     print(f"  IoU per class: {per_class}")
 
 
@@ -147,11 +147,12 @@ def _cmd_predict(args) -> int:
     class_names = meta.get("class_names") or [f"class {k}" for k in range(model.num_classes)]
     image = datasets.read_image(args.image)                      # (3, H, W) in [0, 1]
     prediction = model.predict(image[None].astype(model.dtype))[0]
-    viz.plot_overlay(image, prediction, class_names, title=f"Prediction for {Path(args.image).name}",
+    viz.plot_overlay(image, prediction, class_names,
+                     title=f"Prediction for {Path(args.image).name}",
                      path=args.out)
     counts = np.bincount(prediction.ravel(), minlength=model.num_classes)
-    shares = ", ".join(f"{name} {c / prediction.size:.0%}" for name, c in zip(class_names, counts)
-                       if c)
+    shares = ", ".join(f"{name} {c / prediction.size:.0%}"
+                       for name, c in zip(class_names, counts, strict=True) if c)
     print(f"predicted classes: {shares}")
     print(f"wrote {args.out}")
     return 0

@@ -117,7 +117,7 @@ def check_op(forward, backward, inputs, wrt=(0,), kwargs=None, seed=0, h=1e-6,
     if len(grads) < len(wrt):
         raise ValueError(f"backward returned {len(grads)} gradients, wrt asks for {len(wrt)}")
     errors = {}
-    for grad, position in zip(grads, wrt):
+    for grad, position in zip(grads[:len(wrt)], wrt, strict=True):
         target = inputs[position]
 
         def f(_, position=position):

@@ -66,7 +66,7 @@ class SGD(Optimizer):
         self.velocity = [np.zeros_like(p.data) for p in self.parameters]
 
     def step(self):
-        for parameter, velocity in zip(self.parameters, self.velocity):
+        for parameter, velocity in zip(self.parameters, self.velocity, strict=True):
             grad = parameter.grad
             if self.weight_decay:
                 grad = grad + self.weight_decay * parameter.data
@@ -107,7 +107,7 @@ class Adam(Optimizer):
         self.step_count += 1
         correction1 = 1.0 - self.beta1 ** self.step_count
         correction2 = 1.0 - self.beta2 ** self.step_count
-        for parameter, m, v in zip(self.parameters, self.m, self.v):
+        for parameter, m, v in zip(self.parameters, self.m, self.v, strict=True):
             grad = parameter.grad
             if self.weight_decay:
                 grad = grad + self.weight_decay * parameter.data

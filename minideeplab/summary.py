@@ -57,7 +57,8 @@ class Summary:
     input_shape: tuple
 
     def __str__(self):
-        header = f"{'layer':<42} {'type':<16} {'output shape':<18} {'params':>9} {'mult-adds':>12}  note"
+        header = (f"{'layer':<42} {'type':<16} {'output shape':<18} {'params':>9} "
+                  f"{'mult-adds':>12}  note")
         lines = [header, "-" * len(header)]
         for row in self.rows:
             lines.append(f"{row.name:<42} {row.kind:<16} {str(row.output_shape):<18} "

@@ -102,7 +102,7 @@ def _rng_states(data_rng, model):
 
 def _restore_rng_states(states, data_rng, model):
     data_rng.bit_generator.state = states["data"]
-    for layer, state in zip(_dropout_layers(model), states["dropout"]):
+    for layer, state in zip(_dropout_layers(model), states["dropout"], strict=True):
         layer.rng.bit_generator.state = state
 
 

@@ -27,7 +27,8 @@ def test_unknown_backend_is_refused():
 
 def test_environment_variable_forces_the_reference():
     env = {**os.environ, "MINIDEEPLAB_BACKEND": "numpy"}
-    out = subprocess.run([sys.executable, "-c", "import minideeplab; print(minideeplab.get_backend())"],
+    code = "import minideeplab; print(minideeplab.get_backend())"
+    out = subprocess.run([sys.executable, "-c", code],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "numpy"
 

@@ -1,4 +1,5 @@
-"""The ``minideeplab`` command: every subcommand runs, has --help, and bad input is one clear line."""
+"""The ``minideeplab`` command: every subcommand runs, has --help, and bad input is one clear
+line."""
 
 import json
 

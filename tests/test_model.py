@@ -88,7 +88,7 @@ def test_backends_agree_on_the_whole_model():
         (a, ga, pa), (b, gb, pb) = results["numba"], results["numpy"]
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(ga, gb, rtol=1e-9, atol=1e-12)
-        for x1, x2 in zip(pa, pb):
+        for x1, x2 in zip(pa, pb, strict=True):
             np.testing.assert_allclose(x1, x2, rtol=1e-8, atol=1e-10)
 
 
@@ -121,7 +121,8 @@ def test_state_dict_keys_are_torch_like_and_round_trip():
 
 def test_same_seed_same_model():
     a, b = DeepLabV3Plus(5, seed=3), DeepLabV3Plus(5, seed=3)
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(),
+                                    strict=True):
         assert ka == kb and np.array_equal(va, vb)
 
 

@@ -47,7 +47,7 @@ def test_forward_reads_parameter_data_afresh():
 def test_state_dict_round_trip_and_errors():
     a, b = _stack(), _stack()
     b.load_state_dict(a.state_dict())
-    for (_, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+    for (_, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         np.testing.assert_array_equal(pa.data, pb.data)
     other = nn.Sequential([nn.Conv2d(2, 5, 3, padding=1), nn.Conv2d(5, 4, 1, bias=False)])
     with pytest.raises(ValueError, match="shape mismatch: 0.weight"):

@@ -1,6 +1,8 @@
 """environment.yml (conda) must list the same packages, with the same ranges, as pyproject.toml."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,21 @@ def test_environment_yml_installs_the_package_itself():
 
 def test_torch_is_never_a_runtime_dependency():
     assert "torch" not in _pyproject_requirements()
+
+
+def test_code_passes_the_linter():
+    # ruff is in the dev extra; its rules are in pyproject.toml ([tool.ruff])
+    pytest.importorskip("ruff")
+    completed = subprocess.run([sys.executable, "-m", "ruff", "check", "minideeplab", "tests",
+                                "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_the_repository_tracks_no_caches_or_generated_files():
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    unwanted = [path for path in listed.stdout.splitlines()
+                if "__pycache__" in path or path.endswith((".nbi", ".nbc", ".pyc"))
+                or path.startswith(("runs/", "data/cache/"))]
+    assert unwanted == []

@@ -172,7 +172,8 @@ class TorchBackbone(torch_nn.Module):
         self.stem = TorchConvBNReLU(in_channels, stem_channels, 3, stride=2)
         block_type = TorchSeparableConv2d if separable else TorchConvBNReLU
         stages, previous = [], stem_channels
-        for width, plan in zip(widths, stage_schedule(blocks, output_stride, multi_grid)):
+        for width, plan in zip(widths, stage_schedule(blocks, output_stride, multi_grid),
+                                   strict=True):
             stage = []
             for block, (stride, rate) in enumerate(plan):
                 stage.append(block_type(previous if block == 0 else width, width, 3,

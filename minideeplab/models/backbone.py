@@ -89,7 +89,8 @@ class Backbone(Module):
         self.stem = ConvBNReLU(in_channels, stem_channels, 3, stride=2, rng=rng)
 
         stages, previous = [], stem_channels
-        for width, plan in zip(widths, stage_schedule(blocks, output_stride, multi_grid)):
+        for width, plan in zip(widths, stage_schedule(blocks, output_stride, multi_grid),
+                                   strict=True):
             stage = []
             for block, (stride, rate) in enumerate(plan):
                 stage.append(self._block(previous if block == 0 else width, width, stride, rate,

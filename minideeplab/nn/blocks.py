@@ -11,8 +11,6 @@ rules that every network graph needs beyond the chain rule:
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import functional as F
 from ..geometry import same_padding
 from .conv import Conv2d
@@ -191,7 +189,7 @@ class ASPP(Module):
         grad_branches = F.concat_backward(grad_stacked, concat_cache)
         # fan-out -> sum: x fed every branch, so its gradient adds up over them
         grad_x = None
-        for branch, grad in zip(self.branches, grad_branches):
+        for branch, grad in zip(self.branches, grad_branches, strict=True):
             g = branch.backward(grad)
             grad_x = g if grad_x is None else grad_x + g
         return grad_x
