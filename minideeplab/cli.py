@@ -165,22 +165,47 @@ def _cmd_receptive_field(args) -> int:
 
     if args.model == "default":
         model = mdl.models.DeepLabV3Plus(5, output_stride=args.output_stride)
+        label = "the untrained default model"
     else:
         from minideeplab.checkpoint import load_model
 
         model = load_model(args.model)
+        label = f"the trained model {Path(args.model).name}"
     rows = rf.receptive_field(model)
     print(rf.format_table(rows))
+    input_shape = (model.in_channels, args.size, args.size)
+    written = []
     if args.plot:
         plot = Path(args.plot)
         viz.plot_rf_growth(rows, title="Receptive field of DeepLabV3+, layer by layer", path=plot)
-        erf = rf.effective_receptive_field(model, (model.in_channels, args.size, args.size),
-                                           n_samples=4)
+        erf = rf.effective_receptive_field(model, input_shape, n_samples=4)
         erf_path = plot.with_name(plot.stem + "_erf" + plot.suffix)
-        label = "untrained default" if args.model == "default" else Path(args.model).name
-        viz.plot_erf(erf, rows, title=f"Effective receptive field ({label} model)",
-                     path=erf_path)
-        print(f"wrote {plot} and {erf_path}")
+        viz.plot_erf(erf, rows, title=f"Effective receptive field of {label}", path=erf_path)
+        written += [plot, erf_path]
+    if args.figures:
+        folder = Path(args.figures)
+        figures = {
+            "atrous_sampling.png": lambda path: viz.plot_atrous_sampling(path=path),
+            "aspp_fields.png": lambda path: viz.plot_aspp_fields(
+                output_stride=model.output_stride, rates=model.rates, path=path),
+            "gridding.png": lambda path: viz.plot_gridding(path=path),
+            "valid_tap_fraction.png": lambda path: viz.plot_valid_tap_fraction(path=path),
+            "rf_growth.png": lambda path: viz.plot_rf_growth(
+                rows, title="Receptive field of DeepLabV3+, layer by layer", path=path),
+        }
+        for name, draw in figures.items():
+            draw(folder / name)
+            written.append(folder / name)
+        if args.model != "default":
+            # the same architecture with its initial (random) weights, against the trained one
+            untrained = mdl.models.DeepLabV3Plus(**model.config)
+            viz.plot_erf_comparison(
+                rf.effective_receptive_field(untrained, input_shape, n_samples=4),
+                rf.effective_receptive_field(model, input_shape, n_samples=4), rows,
+                path=folder / "erf_untrained_vs_trained.png")
+            written.append(folder / "erf_untrained_vs_trained.png")
+    if written:
+        print("wrote " + ", ".join(str(path) for path in written))
     return 0
 
 
@@ -268,12 +293,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("receptive-field", help="receptive field of a model, per layer",
                        description="Print the theoretical receptive field per layer; with "
-                                   "--plot, also draw it and the effective receptive field.")
+                                   "--plot, also draw it and the effective receptive field; "
+                                   "with --figures DIR, every receptive-field figure.")
     p.add_argument("--model", default="default", help="'default' or a checkpoint path")
     p.add_argument("--output-stride", type=int, default=16, choices=(8, 16, 32),
                    help="for the default model")
     p.add_argument("--size", type=int, default=64, help="input size for the effective RF")
     p.add_argument("--plot", help="write figures: PLOT and PLOT with an _erf suffix")
+    p.add_argument("--figures", metavar="DIR",
+                   help="write every receptive-field figure into DIR: atrous sampling, ASPP "
+                        "fields at the model's output stride and rates, gridding, valid-tap "
+                        "fraction, RF growth and, for a checkpoint, the effective RF untrained "
+                        "vs trained")
     p.set_defaults(func=_cmd_receptive_field)
 
     p = sub.add_parser("summary", help="print a model's layers, parameters and mult-adds",

@@ -66,7 +66,8 @@ def save_figure(fig: Figure, path) -> None:
     folder = os.path.dirname(os.fspath(path))
     if folder:
         os.makedirs(folder, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    # "tight" also keeps labels that the layout engine pushed to the edge inside the image
+    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.08)
 
 
 def _styled(function):

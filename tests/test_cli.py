@@ -72,6 +72,16 @@ def test_receptive_field_command(tmp_path, capsys):
     assert (tmp_path / "rf.png").is_file() and (tmp_path / "rf_erf.png").is_file()
 
 
+def test_receptive_field_figures_of_a_checkpoint(trained_run, tmp_path, capsys):
+    folder = tmp_path / "figures"
+    assert main(["receptive-field", "--model", str(trained_run / "model.npz"), "--size", "32",
+                 "--figures", str(folder)]) == 0
+    written = sorted(p.name for p in folder.iterdir())
+    assert written == ["aspp_fields.png", "atrous_sampling.png", "erf_untrained_vs_trained.png",
+                       "gridding.png", "rf_growth.png", "valid_tap_fraction.png"]
+    assert "wrote" in capsys.readouterr().out
+
+
 def test_bad_input_is_one_clear_line(tmp_path, capsys):
     (tmp_path / "broken.npz").write_bytes(b"not a zip file")
     assert main(["evaluate", str(tmp_path / "broken.npz")]) == 2
