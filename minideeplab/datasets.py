@@ -6,7 +6,7 @@ Everything here returns the same two arrays, the layout the models and the loss 
     masks   (N, H, W)    int64,   a class index per pixel; 255 means "ignore this pixel"
 
 **shapes** (the default, 5 classes: background, disk, square, ring, bar) is drawn from a seed.
-Its design comes from measurements with a PyTorch twin of the model (shared/DATA-CALIBRATION.md):
+Its design follows measurements made with a PyTorch twin of the model while the data was designed:
 
 * Objects and background draw their base colour from the *same* range, so a single pixel's colour
   says nothing about its class. ``colour_only_baseline`` proves it: a per-pixel colour classifier

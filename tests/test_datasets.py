@@ -53,7 +53,7 @@ def test_every_class_appears_in_a_modest_sample():
 
 
 # --------------------------------------------------------------------------------------------
-# shapes: the design promises of DATA-CALIBRATION.md, measured on the pixels
+# shapes: the design promises of data/README.md, measured on the pixels
 # --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
