@@ -661,22 +661,28 @@ def plot_predictions(model, images, masks, class_names, title: str = "Prediction
 
 @_styled
 def plot_overlay(image, prediction, class_names, title: str = "Prediction", path=None):
-    """An image next to its predicted classes overlaid on it."""
+    """Three panels: the image, its predicted classes in the class colours, and both blended.
+
+    The middle panel shows the colours as the legend lists them; blended over the image
+    (right) they mix with its colours, which shows where the classes sit in the picture.
+    """
     from matplotlib.patches import Patch
 
-    from .datasets import class_palette, overlay
+    from .datasets import class_palette, colorize_mask, overlay
 
     picture = _as_image(image)
     num_classes = len(class_names)
-    fig = _figure(8, 4.2)
-    ax_image, ax_overlay = fig.subplots(1, 2)
+    fig = _figure(11, 4.0)
+    ax_image, ax_classes, ax_overlay = fig.subplots(1, 3)
     ax_image.imshow(picture)
     ax_image.set_title("image")
+    ax_classes.imshow(colorize_mask(prediction, num_classes), interpolation="nearest")
+    ax_classes.set_title("predicted classes")
     ax_overlay.imshow(overlay(picture, prediction, num_classes=num_classes))
-    ax_overlay.set_title("predicted classes")
-    for ax in (ax_image, ax_overlay):
+    ax_overlay.set_title("classes over the image")
+    for ax in (ax_image, ax_classes, ax_overlay):
         ax.set_xlabel("x (pixels)")
-        ax.set_ylabel("y (pixels)")
+    ax_image.set_ylabel("y (pixels)")
     palette = class_palette(num_classes)
     present = sorted(set(np.unique(prediction).tolist()))
     handles = [Patch(facecolor=palette[k], edgecolor="black", label=class_names[k])
