@@ -283,9 +283,13 @@ def _col2im(cols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_o
 # lock, so the slices really run at the same time, and no two threads ever
 # write the same output.
 
-# Below this many multiply-adds a conv is not worth handing to another thread
-# (waking one costs tens of microseconds).
-PARALLEL_MIN_MULT_ADDS = 2_000_000
+# Below this many multiply-adds (about a millisecond of work on one core) a conv
+# stays on the calling thread: waking another thread costs tens of microseconds,
+# and right after a prange loop OpenMP's threads are still spinning on the other
+# core, so a third thread would have to push one of them aside first. The small
+# convs of a 64x64 training batch stay below it (sharing them measured no
+# faster); the convs of big maps go above it and run about twice as fast.
+PARALLEL_MIN_MULT_ADDS = 32_000_000
 _pool = None
 
 
