@@ -1,17 +1,19 @@
 """Numba twins of the bilinear resize hot loops (see :mod:`minideeplab.functional.resize`).
 
 Same signatures and the same numbers as the NumPy reference, which multiplies by
-dense interpolation matrices; here we visit only the four taps of every output
-pixel. ``rows`` and ``cols`` are the per-axis taps
+dense interpolation matrices; here we visit only the two taps per axis of every
+output pixel. ``rows`` and ``cols`` are the per-axis taps
 ``(index0, index1, weight0, weight1)`` from
 :func:`minideeplab.functional.resize.axis_interpolation`.
 
-Both loop nests run one (n, c) plane per parallel iteration. The forward pass
-gathers (each output pixel is written once by its own plane). The backward pass
-*scatters*: several output pixels add into the same input pixel, so the
-iterations must not share input pixels. Planes do not: plane (n, c) of ``dout``
-only ever touches plane (n, c) of ``dx``, so parallelising over planes is
-race-free, while parallelising over output rows would not be.
+Both loop nests run one (n, c) plane per parallel iteration, and both use that
+bilinear interpolation is separable: interpolate along the rows, then combine
+rows. The forward pass gathers (each output pixel is written once by its own
+plane). The backward pass *scatters*: several output pixels add into the same
+input pixel, so the iterations must not share input pixels. Planes do not:
+plane (n, c) of ``dout`` only ever touches plane (n, c) of ``dx``, so
+parallelising over planes is race-free, while parallelising over output rows
+would not be.
 """
 
 from __future__ import annotations
@@ -26,63 +28,89 @@ __all__ = ["forward", "backward"]
 
 @njit(cache=True, parallel=True)
 def _forward(x, row_index0, row_index1, row_weight0, row_weight1,
-             col_index0, col_index1, col_weight0, col_weight1, out):
-    """for plane (n, c) (parallel), i, j:
-        out[n,c,i,j] = wh0[i] (ww0[j] x[h0[i], w0[j]] + ww1[j] x[h0[i], w1[j]])
-                     + wh1[i] (ww0[j] x[h1[i], w0[j]] + ww1[j] x[h1[i], w1[j]])
+             col_index0, col_index1, col_weight0, col_weight1, scratch, out):
+    """Bilinear interpolation is separable: first along the rows, then along the columns::
+
+        for plane (n, c) in prange(N * C):
+            rows_done[h, j] = ww0[j] x[n,c,h,w0[j]] + ww1[j] x[n,c,h,w1[j]]   for every input row h
+            out[n,c,i, :]   = wh0[i] rows_done[h0[i], :] + wh1[i] rows_done[h1[i], :]
+
+    which is the four-tap formula ``wh0 (ww0 x00 + ww1 x01) + wh1 (ww0 x10 + ww1 x11)``
+    with the same operations in the same order, but each input row is interpolated
+    once rather than once per output row that reads it, and the second pass
+    combines whole rows (unit steps, so it compiles to SIMD instructions).
     """
-    n_batch, channels = x.shape[0], x.shape[1]
+    n_batch, channels, h_in = x.shape[0], x.shape[1], x.shape[2]
     h_out, w_out = out.shape[2], out.shape[3]
     for plane in prange(n_batch * channels):
         n = plane // channels
         c = plane % channels
-        for i in range(h_out):
-            top = row_index0[i]
-            bottom = row_index1[i]
+        rows_done = scratch[plane]             # (H_in, W_out), this plane's own
+        for h in range(h_in):
+            x_row = x[n, c, h]
             for j in range(w_out):
-                left = col_index0[j]
-                right = col_index1[j]
-                upper = col_weight0[j] * x[n, c, top, left] + col_weight1[j] * x[n, c, top, right]
-                lower = (col_weight0[j] * x[n, c, bottom, left]
-                         + col_weight1[j] * x[n, c, bottom, right])
-                out[n, c, i, j] = row_weight0[i] * upper + row_weight1[i] * lower
+                rows_done[h, j] = (col_weight0[j] * x_row[col_index0[j]]
+                                   + col_weight1[j] * x_row[col_index1[j]])
+        for i in range(h_out):
+            top, bottom = row_index0[i], row_index1[i]
+            weight_top, weight_bottom = row_weight0[i], row_weight1[i]
+            for j in range(w_out):
+                out[n, c, i, j] = (weight_top * rows_done[top, j]
+                                   + weight_bottom * rows_done[bottom, j])
 
 
 @njit(cache=True, parallel=True)
 def _backward(dout, row_index0, row_index1, row_weight0, row_weight1,
-              col_index0, col_index1, col_weight0, col_weight1, dx):
-    """for plane (n, c) (parallel), i, j: scatter dout[n,c,i,j] to its four taps,
-        dx[n,c,h_a(i),w_b(j)] += wh_a[i] ww_b[j] dout[n,c,i,j]       (a, b in {0, 1})
-    dx must start at zero.
+              col_index0, col_index1, col_weight0, col_weight1, scratch, dx):
+    """The two passes of the forward, transposed and in reverse order::
+
+        for plane (n, c) in prange(N * C):
+            grad_rows[h0[i], :] += wh0[i] dout[n,c,i,:]    (and wh1[i] into row h1[i])
+            dx[n,c,h,w0[j]] += ww0[j] grad_rows[h, j]      (and ww1[j] into column w1[j])
+
+    Both passes *scatter* (several outputs add into one input), so the
+    iterations must not share inputs: plane (n, c) of ``dout`` only ever
+    touches plane (n, c) of ``dx``, so one plane per iteration is race-free.
+    ``dx`` must start at zero.
     """
-    n_batch, channels = dout.shape[0], dout.shape[1]
+    n_batch, channels, h_in = dx.shape[0], dx.shape[1], dx.shape[2]
     h_out, w_out = dout.shape[2], dout.shape[3]
     for plane in prange(n_batch * channels):
         n = plane // channels
         c = plane % channels
+        grad_rows = scratch[plane]             # (H_in, W_out), this plane's own
+        grad_rows[:, :] = 0.0
         for i in range(h_out):
-            top = row_index0[i]
-            bottom = row_index1[i]
+            top, bottom = row_index0[i], row_index1[i]
+            weight_top, weight_bottom = row_weight0[i], row_weight1[i]
             for j in range(w_out):
-                left = col_index0[j]
-                right = col_index1[j]
-                grad_upper = row_weight0[i] * dout[n, c, i, j]
-                grad_lower = row_weight1[i] * dout[n, c, i, j]
-                dx[n, c, top, left] += col_weight0[j] * grad_upper
-                dx[n, c, top, right] += col_weight1[j] * grad_upper
-                dx[n, c, bottom, left] += col_weight0[j] * grad_lower
-                dx[n, c, bottom, right] += col_weight1[j] * grad_lower
+                grad = dout[n, c, i, j]
+                grad_rows[top, j] += weight_top * grad
+                grad_rows[bottom, j] += weight_bottom * grad
+        for h in range(h_in):
+            dx_row = dx[n, c, h]
+            for j in range(w_out):
+                dx_row[col_index0[j]] += col_weight0[j] * grad_rows[h, j]
+                dx_row[col_index1[j]] += col_weight1[j] * grad_rows[h, j]
+
+
+def _scratch(n_planes, h_in, w_out, dtype):
+    # one (H_in, W_out) buffer per plane, allocated here once rather than inside the
+    # parallel loop (an allocation per iteration measured as costly as the work)
+    return np.empty((n_planes, h_in, w_out), dtype=dtype)
 
 
 def forward(x, rows, cols):
     """Bilinear resize of ``x`` (N, C, H, W) to (N, C, len(rows[0]), len(cols[0]))."""
     out = np.empty((x.shape[0], x.shape[1], len(rows[0]), len(cols[0])), dtype=x.dtype)
-    _forward(x, *rows, *cols, out)
+    scratch = _scratch(x.shape[0] * x.shape[1], x.shape[2], out.shape[3], x.dtype)
+    _forward(x, *rows, *cols, scratch, out)
     return out
 
 
 def backward(dout, rows, cols, x_shape):
     """Gradient of the input, shaped ``x_shape``, given ``dout`` (N, C, H_out, W_out)."""
     dx = np.zeros(x_shape, dtype=dout.dtype)
-    _backward(dout, *rows, *cols, dx)
+    scratch = _scratch(x_shape[0] * x_shape[1], x_shape[2], dout.shape[3], dout.dtype)
+    _backward(dout, *rows, *cols, scratch, dx)
     return dx
