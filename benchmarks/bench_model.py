@@ -213,6 +213,15 @@ def bench_forward_backward(batch, size, repeats, include_numpy, torch, log):
 
 # --------------------------------------------------------------- 2. training step
 
+def training_step(model, optimizer, images, masks):
+    """One step of minideeplab training: forward, loss, backward, update."""
+    logits = model(images)
+    _, cache = F.softmax_cross_entropy_forward(logits, masks)
+    model.backward(F.softmax_cross_entropy_backward(1.0, cache))
+    optimizer.step()
+    optimizer.zero_grad()
+
+
 def bench_training_step(batch, size, repeats, torch, log, include_numpy=False):
     """One SGD training step at the training configuration; returns a result dict.
 
@@ -242,20 +251,13 @@ def bench_training_step(batch, size, repeats, torch, log, include_numpy=False):
         if result["check_loss"] > LOGITS_TOLERANCE:
             return result
 
-    def minideeplab_step():
-        logits = model(images)
-        _, cache = F.softmax_cross_entropy_forward(logits, masks)
-        model.backward(F.softmax_cross_entropy_backward(1.0, cache))
-        optimizer.step()
-        optimizer.zero_grad()
-
     def numba():
         with mdl.use_backend("numba"):
-            minideeplab_step()
+            training_step(model, optimizer, images, masks)
 
     def numpy_reference():
         with mdl.use_backend("numpy"):
-            minideeplab_step()
+            training_step(model, optimizer, images, masks)
 
     def pytorch():
         optimizer_t.zero_grad()

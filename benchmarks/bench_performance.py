@@ -1,6 +1,6 @@
 """Every performance figure in one run: speed, memory and start-up, against PyTorch.
 
-    python benchmarks/bench_performance.py            # about 10 minutes on 2 cores
+    python benchmarks/bench_performance.py            # about 2 minutes on 2 cores
     python benchmarks/bench_performance.py --quick    # fewer repeats, no NumPy conv column
     minideeplab bench performance
 
@@ -75,8 +75,9 @@ def _child_train(library, batch, steps):
     ``after_setup``: libraries imported, model built; ``after_first_step``: also
     the first step done (Numba's kernels loaded, PyTorch's allocator warmed up).
     """
+    from bench_model import training_step
+
     import minideeplab as mdl
-    from minideeplab import functional as F
     from minideeplab.optim import SGD
 
     images, masks = mdl.datasets.make_shapes(batch, size=64, seed=0)
@@ -103,11 +104,7 @@ def _child_train(library, batch, steps):
         optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
 
         def step():
-            logits = model(images)
-            _, cache = F.softmax_cross_entropy_forward(logits, masks)
-            model.backward(F.softmax_cross_entropy_backward(1.0, cache))
-            optimizer.step()
-            optimizer.zero_grad()
+            training_step(model, optimizer, images, masks)
 
     after_setup = _current_rss_bytes()
     step()
@@ -137,18 +134,16 @@ def _child_forward_513():
 def _child_first_step():
     """Import, build and run one training step at batch 8; print the seconds as JSON."""
     start = time.perf_counter()
+    from bench_model import training_step
+
     import minideeplab as mdl
-    from minideeplab import functional as F
     from minideeplab.optim import SGD
 
     images, masks = mdl.datasets.make_shapes(8, size=64, seed=0)
     model = mdl.models.DeepLabV3Plus(5)
     optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9)
     ready = time.perf_counter()
-    logits = model(images)
-    _, cache = F.softmax_cross_entropy_forward(logits, masks)
-    model.backward(F.softmax_cross_entropy_backward(1.0, cache))
-    optimizer.step()
+    training_step(model, optimizer, images, masks)
     done = time.perf_counter()
     print(json.dumps({"total": done - start, "step": done - ready}))
 
@@ -298,7 +293,9 @@ def main(argv=None) -> int:
     startup = measure_startup(3, log)
 
     print("minideeplab performance, float32, 2 threads; ratios > 1 mean the first is slower")
-    versions = f"numpy {bench_model.np.__version__}"
+    import numpy as np
+
+    versions = f"numpy {np.__version__}"
     if torch is not None:
         versions += f", torch {torch.__version__}"
     print(f"{versions}; {load_before} before, {bench_model._load()} after; "

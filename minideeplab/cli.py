@@ -162,23 +162,24 @@ def _cmd_receptive_field(args) -> int:
     import minideeplab as mdl
     from minideeplab import receptive_field as rf
     from minideeplab import viz
+    from minideeplab.checkpoint import build_model, load_model
 
     if args.model == "default":
         model = mdl.models.DeepLabV3Plus(5, output_stride=args.output_stride)
         label = "the untrained default model"
     else:
-        from minideeplab.checkpoint import load_model
-
         model = load_model(args.model)
         label = f"the trained model {Path(args.model).name}"
     rows = rf.receptive_field(model)
     print(rf.format_table(rows))
     input_shape = (model.in_channels, args.size, args.size)
+    erf = None
+    if args.plot or (args.figures and args.model != "default"):
+        erf = rf.effective_receptive_field(model, input_shape, n_samples=4)
     written = []
     if args.plot:
         plot = Path(args.plot)
         viz.plot_rf_growth(rows, title="Receptive field of DeepLabV3+, layer by layer", path=plot)
-        erf = rf.effective_receptive_field(model, input_shape, n_samples=4)
         erf_path = plot.with_name(plot.stem + "_erf" + plot.suffix)
         viz.plot_erf(erf, rows, title=f"Effective receptive field of {label}", path=erf_path)
         written += [plot, erf_path]
@@ -198,10 +199,9 @@ def _cmd_receptive_field(args) -> int:
             written.append(folder / name)
         if args.model != "default":
             # the same architecture with its initial (random) weights, against the trained one
-            untrained = mdl.models.DeepLabV3Plus(**model.config)
+            untrained = build_model(model.config)
             viz.plot_erf_comparison(
-                rf.effective_receptive_field(untrained, input_shape, n_samples=4),
-                rf.effective_receptive_field(model, input_shape, n_samples=4), rows,
+                rf.effective_receptive_field(untrained, input_shape, n_samples=4), erf, rows,
                 path=folder / "erf_untrained_vs_trained.png")
             written.append(folder / "erf_untrained_vs_trained.png")
     if written:

@@ -27,6 +27,8 @@ import contextlib
 
 import numba
 
+from ..backend import blas_threads
+
 if numba.config.THREADING_LAYER == "default":
     numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 
@@ -36,7 +38,5 @@ __all__ = ["single_threaded_blas"]
 @contextlib.contextmanager
 def single_threaded_blas():
     """Run the block with one OpenBLAS thread (see :func:`minideeplab.backend.blas_threads`)."""
-    from ..backend import blas_threads
-
     with blas_threads(1):
         yield

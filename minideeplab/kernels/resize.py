@@ -28,7 +28,7 @@ __all__ = ["forward", "backward"]
 
 @njit(cache=True, parallel=True)
 def _forward(x, row_index0, row_index1, row_weight0, row_weight1,
-             col_index0, col_index1, col_weight0, col_weight1, scratch, out):
+             col_index0, col_index1, col_weight0, col_weight1, out):
     """Bilinear interpolation is separable: first along the rows, then along the columns::
 
         for plane (n, c) in prange(N * C):
@@ -45,7 +45,7 @@ def _forward(x, row_index0, row_index1, row_weight0, row_weight1,
     for plane in prange(n_batch * channels):
         n = plane // channels
         c = plane % channels
-        rows_done = scratch[plane]             # (H_in, W_out), this plane's own
+        rows_done = np.empty((h_in, w_out), dtype=out.dtype)
         for h in range(h_in):
             x_row = x[n, c, h]
             for j in range(w_out):
@@ -61,7 +61,7 @@ def _forward(x, row_index0, row_index1, row_weight0, row_weight1,
 
 @njit(cache=True, parallel=True)
 def _backward(dout, row_index0, row_index1, row_weight0, row_weight1,
-              col_index0, col_index1, col_weight0, col_weight1, scratch, dx):
+              col_index0, col_index1, col_weight0, col_weight1, dx):
     """The two passes of the forward, transposed and in reverse order::
 
         for plane (n, c) in prange(N * C):
@@ -78,8 +78,7 @@ def _backward(dout, row_index0, row_index1, row_weight0, row_weight1,
     for plane in prange(n_batch * channels):
         n = plane // channels
         c = plane % channels
-        grad_rows = scratch[plane]             # (H_in, W_out), this plane's own
-        grad_rows[:, :] = 0.0
+        grad_rows = np.zeros((h_in, w_out), dtype=dx.dtype)
         for i in range(h_out):
             top, bottom = row_index0[i], row_index1[i]
             weight_top, weight_bottom = row_weight0[i], row_weight1[i]
@@ -94,23 +93,15 @@ def _backward(dout, row_index0, row_index1, row_weight0, row_weight1,
                 dx_row[col_index1[j]] += col_weight1[j] * grad_rows[h, j]
 
 
-def _scratch(n_planes, h_in, w_out, dtype):
-    # one (H_in, W_out) buffer per plane, allocated here once rather than inside the
-    # parallel loop (an allocation per iteration measured as costly as the work)
-    return np.empty((n_planes, h_in, w_out), dtype=dtype)
-
-
 def forward(x, rows, cols):
     """Bilinear resize of ``x`` (N, C, H, W) to (N, C, len(rows[0]), len(cols[0]))."""
     out = np.empty((x.shape[0], x.shape[1], len(rows[0]), len(cols[0])), dtype=x.dtype)
-    scratch = _scratch(x.shape[0] * x.shape[1], x.shape[2], out.shape[3], x.dtype)
-    _forward(x, *rows, *cols, scratch, out)
+    _forward(x, *rows, *cols, out)
     return out
 
 
 def backward(dout, rows, cols, x_shape):
     """Gradient of the input, shaped ``x_shape``, given ``dout`` (N, C, H_out, W_out)."""
     dx = np.zeros(x_shape, dtype=dout.dtype)
-    scratch = _scratch(x_shape[0] * x_shape[1], x_shape[2], dout.shape[3], dout.dtype)
-    _backward(dout, *rows, *cols, scratch, dx)
+    _backward(dout, *rows, *cols, dx)
     return dx
