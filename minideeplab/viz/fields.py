@@ -1,17 +1,4 @@
-"""Figures: every picture the notebooks show, one function each.
-
-Every function returns a :class:`matplotlib.figure.Figure` and, given
-``path``, also saves it as a PNG. Figures are built with ``Figure()`` directly
-rather than ``pyplot``: nothing is registered with a GUI backend, so scripts and
-tests never open a window or leak figures, and saving uses Agg. In a notebook
-the returned figure displays itself when it is the cell's last expression.
-
-Conventions that keep figures readable at notebook width (about 10 inches):
-a title on every figure, labelled axes, a colour bar wherever colour encodes a
-value, and the font sizes of :data:`STYLE`.
-
-Receptive-field figures (the arithmetic lives in
-:mod:`minideeplab.receptive_field`):
+"""Receptive-field and atrous figures (the arithmetic lives in :mod:`minideeplab.receptive_field`).
 
 * :func:`plot_atrous_sampling` -- where a 3x3 kernel reads at rates 1, 2, 6;
 * :func:`plot_gridding` -- path counts through stacked dilated convs, holes shown;
@@ -23,10 +10,8 @@ Receptive-field figures (the arithmetic lives in
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
-import os
 
 import matplotlib
 import numpy as np
@@ -35,89 +20,21 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from . import receptive_field as rf
+from .. import receptive_field as rf
+from .style import (
+    FIELD_COLOUR,
+    RF_BOX_COLOUR,
+    TAP_COLOUR,
+    as_image,
+    finish,
+    integer_ticks,
+    new_figure,
+    show_image,
+    styled,
+)
 
-__all__ = [
-    "STYLE", "save_figure",
-    "plot_atrous_sampling", "plot_gridding", "plot_valid_tap_fraction", "plot_rf_growth",
-    "plot_erf", "plot_erf_comparison", "plot_aspp_fields",
-    "plot_training_curves", "plot_predictions", "plot_overlay",
-]
-
-#: rcParams applied while a figure is built: sizes legible at about 10 inches wide.
-STYLE = {
-    "font.size": 11,
-    "axes.titlesize": 12,
-    "axes.labelsize": 11,
-    "xtick.labelsize": 10,
-    "ytick.labelsize": 10,
-    "legend.fontsize": 10,
-    "figure.titlesize": 14,
-    "image.interpolation": "nearest",     # one pixel is one square: no blur between pixels
-}
-
-TAP_COLOUR = "#d62728"       # red: where a kernel reads
-FIELD_COLOUR = "#1f77b4"     # blue: a field of view
-RF_BOX_COLOUR = "#00e5ff"    # cyan: stands out on the dark end of 'magma'
-
-
-def save_figure(fig: Figure, path) -> None:
-    """Save ``fig`` as a PNG at ``path``, creating the folder if needed."""
-    folder = os.path.dirname(os.fspath(path))
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    # "tight" also keeps labels that the layout engine pushed to the edge inside the image
-    fig.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.08)
-
-
-def _styled(function):
-    """Build the figure under :data:`STYLE` (fonts are fixed when text is created)."""
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        with matplotlib.rc_context(STYLE):
-            return function(*args, **kwargs)
-
-    return wrapper
-
-
-def _finish(fig: Figure, path) -> Figure:
-    if path is not None:
-        save_figure(fig, path)
-    return fig
-
-
-def _figure(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _as_image(image, name: str = "image") -> np.ndarray:
-    """An (H, W) or (H, W, 3) float array for imshow; accepts (3, H, W) too."""
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
-        image = np.moveaxis(image, 0, -1)           # CHW (the library's layout) -> HWC
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
-        raise ValueError(f"{name} must be (H, W), (H, W, 3) or (3, H, W), got {image.shape}")
-    image = image.astype(np.float64)
-    low, high = float(image.min()), float(image.max())
-    if low < 0.0 or high > 1.0:                     # e.g. normalised inputs: rescale to [0, 1]
-        image = (image - low) / max(high - low, 1e-12)
-    return image
-
-
-def _integer_ticks(ax):
-    """Pixel axes: ticks on whole pixels only."""
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-def _show_image(ax, image):
-    if image.ndim == 2:
-        ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
-    else:
-        ax.imshow(image)
+__all__ = ["plot_atrous_sampling", "plot_gridding", "plot_valid_tap_fraction", "plot_rf_growth",
+           "plot_erf", "plot_erf_comparison", "plot_aspp_fields"]
 
 
 # ===================================================================== atrous sampling
@@ -127,7 +44,7 @@ def _checkerboard(size: int, cell: int) -> np.ndarray:
     return np.where(((rows // cell) + (cols // cell)) % 2 == 0, 0.92, 0.72)
 
 
-@_styled
+@styled
 def plot_atrous_sampling(image=None, rates=(1, 2, 6), kernel_size: int = 3, path=None) -> Figure:
     """Where a ``k x k`` kernel reads at each atrous rate, drawn over an image.
 
@@ -140,15 +57,15 @@ def plot_atrous_sampling(image=None, rates=(1, 2, 6), kernel_size: int = 3, path
     largest = max(rates) * (kernel_size - 1) + 1
     if image is None:
         image = _checkerboard(largest + 6 + (largest + 1) % 2, 1)   # odd side: a centre pixel
-    image = _as_image(image)
+    image = as_image(image)
     height, width = image.shape[:2]
     centre_y, centre_x = height // 2, width // 2
     offsets = (np.arange(kernel_size) - (kernel_size - 1) // 2)
 
-    fig = _figure(10, 10 / len(rates) + 1.2)
+    fig = new_figure(10, 10 / len(rates) + 1.2)
     axes = fig.subplots(1, len(rates), squeeze=False)[0]
     for ax, rate in zip(axes, rates, strict=True):
-        _show_image(ax, image)
+        show_image(ax, image)
         span = rate * (kernel_size - 1) + 1
         half = (span - 1) / 2
         ax.add_patch(Rectangle((centre_x - half - 0.5, centre_y - half - 0.5), span, span,
@@ -158,7 +75,7 @@ def plot_atrous_sampling(image=None, rates=(1, 2, 6), kernel_size: int = 3, path
         ax.scatter(tap_x.ravel(), tap_y.ravel(), s=max(8, 260 / max(height, width) * 8),
                    color=TAP_COLOUR, edgecolor="black", linewidth=0.6, zorder=3)
         ax.set_title(f"rate {rate}: field {span}x{span} px")
-        _integer_ticks(ax)
+        integer_ticks(ax)
         ax.set_xlabel("x (pixels)")
         ax.set_ylabel("y (pixels)")
     handles = [Line2D([], [], marker="o", linestyle="", color=TAP_COLOUR, markeredgecolor="black",
@@ -168,12 +85,12 @@ def plot_atrous_sampling(image=None, rates=(1, 2, 6), kernel_size: int = 3, path
     fig.legend(handles=handles, loc="outside lower center", ncols=2)
     fig.suptitle(f"Atrous convolution: the same {kernel_size ** 2} weights, "
                  "spread 'rate' pixels apart")
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 # ============================================================================ gridding
 
-@_styled
+@styled
 def plot_gridding(rate_stacks=((2, 2, 2), (1, 2, 5)), kernel_size: int = 3,
                   path=None) -> Figure:
     """Heat maps of path counts from each input pixel to one output, holes in red.
@@ -189,7 +106,7 @@ def plot_gridding(rate_stacks=((2, 2, 2), (1, 2, 5)), kernel_size: int = 3,
     patterns = [rf.gridding_pattern(stack, kernel_size, ndim=2) for stack in rate_stacks]
     side = max(p.shape[0] for p in patterns)
 
-    fig = _figure(10, 10 / len(patterns) + 1.6)
+    fig = new_figure(10, 10 / len(patterns) + 1.6)
     axes = fig.subplots(1, len(patterns), squeeze=False)[0]
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d62728")
     for ax, stack, pattern in zip(axes, rate_stacks, patterns, strict=True):
@@ -203,7 +120,7 @@ def plot_gridding(rate_stacks=((2, 2, 2), (1, 2, 5)), kernel_size: int = 3,
         ax.set_title(f"rates {tuple(stack)}: {holes} holes\n({verdict})")
         ax.set_xlabel("input offset x (pixels)")
         ax.set_ylabel("input offset y (pixels)")
-        _integer_ticks(ax)
+        integer_ticks(ax)
         # the same scale on every panel, so a 9x9 field looks smaller than a 17x17 one
         ax.set_xlim(-(side // 2) - 0.5, side // 2 + 0.5)
         ax.set_ylim(side // 2 + 0.5, -(side // 2) - 0.5)
@@ -214,12 +131,12 @@ def plot_gridding(rate_stacks=((2, 2, 2), (1, 2, 5)), kernel_size: int = 3,
                loc="outside lower center")
     fig.suptitle(f"Gridding: which input pixels reach one output through stacked "
                  f"{kernel_size}x{kernel_size} dilated convs")
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 # ========================================================================= valid taps
 
-@_styled
+@styled
 def plot_valid_tap_fraction(rates=None, map_sizes=(8, 16, 32, 65), kernel_size: int = 3,
                             path=None) -> Figure:
     """Fraction of an atrous kernel's taps that land on the feature map, vs the rate.
@@ -233,7 +150,7 @@ def plot_valid_tap_fraction(rates=None, map_sizes=(8, 16, 32, 65), kernel_size: 
     rates = rf._check_rates(list(rates))
     if isinstance(map_sizes, numbers.Integral):
         map_sizes = (map_sizes,)
-    fig = _figure(10, 5.5)
+    fig = new_figure(10, 5.5)
     ax = fig.subplots()
     for size in map_sizes:
         fractions = [rf.valid_tap_fraction(rate, size, kernel_size) for rate in rates]
@@ -250,7 +167,7 @@ def plot_valid_tap_fraction(rates=None, map_sizes=(8, 16, 32, 65), kernel_size: 
     ax.legend(loc="upper right")
     ax.set_title(f"Valid taps of a {kernel_size}x{kernel_size} atrous conv: large rates read "
                  "mostly padding")
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 # ===================================================================== RF growth
@@ -260,7 +177,7 @@ def _largest(value) -> float:
     return float(max(value)) if isinstance(value, tuple) else float(value)
 
 
-@_styled
+@styled
 def plot_rf_growth(rows, title: str = "Receptive field layer by layer", path=None) -> Figure:
     """Receptive-field size (bars) and jump (line) after each layer.
 
@@ -285,7 +202,7 @@ def plot_rf_growth(rows, title: str = "Receptive field layer by layer", path=Non
                   "global": "global pool (whole image)", "upsample": "upsampling"}
     few = len(rows) <= 20
 
-    fig = _figure(10, 7.5)
+    fig = new_figure(10, 7.5)
     size_ax, jump_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1.4))
     for position, size, row in zip(positions, sizes, rows, strict=True):
         colour = kind_colour.get(row.kind, FIELD_COLOUR)
@@ -326,7 +243,7 @@ def plot_rf_growth(rows, title: str = "Receptive field layer by layer", path=Non
     jump_ax.set_xticks(positions, names, rotation=90, fontsize=9 if len(rows) <= 25 else 7)
     jump_ax.set_xlabel("layer")
     fig.suptitle(title)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 # ========================================================================== ERF
@@ -404,7 +321,7 @@ def _erf_panel(fig, ax, erf, rf_size, title, rf_box=None, share=0.9, log=False):
     return erf, centre
 
 
-@_styled
+@styled
 def plot_erf(erf, rf_rows=None, title: str = "Effective receptive field", output_index=None,
              share: float = 0.9, log: bool = False, path=None) -> Figure:
     """An ERF heat map with the theoretical receptive field drawn over it.
@@ -423,14 +340,14 @@ def plot_erf(erf, rf_rows=None, title: str = "Effective receptive field", output
         rf_box = rf.receptive_field_box(row, output_index)
         if not all(math.isfinite(v) for v in rf_box):
             rf_box = None
-    fig = _figure(8, 7)
+    fig = new_figure(8, 7)
     ax = fig.subplots()
     _erf_panel(fig, ax, erf, _rf_size_of(rf_rows), "", rf_box, share, log)
     fig.suptitle(title)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
-@_styled
+@styled
 def plot_erf_comparison(erf_untrained, erf_trained, rf_size,
                         labels=("untrained (random weights)", "trained"), share: float = 0.9,
                         title: str = "Effective receptive field before and after training",
@@ -447,7 +364,7 @@ def plot_erf_comparison(erf_untrained, erf_trained, rf_size,
     rf_size = _rf_size_of(rf_size)
     if not isinstance(labels, (list, tuple)) or len(labels) != 2:
         raise ValueError(f"labels must be two strings (untrained, trained), got {labels!r}")
-    fig = _figure(10, 9.5)
+    fig = new_figure(10, 9.5)
     axes = fig.subplot_mosaic([["left", "right"], ["curve", "curve"]],
                               height_ratios=(1.35, 1))
     curves = []
@@ -476,7 +393,7 @@ def plot_erf_comparison(erf_untrained, erf_trained, rf_size,
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.suptitle(title)
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 # ========================================================================== ASPP
@@ -493,7 +410,7 @@ def _demo_image(size: int) -> np.ndarray:
     return np.clip(image, 0, 1)
 
 
-@_styled
+@styled
 def plot_aspp_fields(image=None, output_stride: int = 16, rates=(6, 12, 18),
                      kernel_size: int = 3, path=None) -> Figure:
     """Where each ASPP branch reads, drawn over the input image.
@@ -515,7 +432,7 @@ def plot_aspp_fields(image=None, output_stride: int = 16, rates=(6, 12, 18),
         raise ValueError(f"output_stride must be a positive int, got {output_stride!r}")
     rates = rf._check_rates(rates)
     kernel_size = rf._check_kernel_size(kernel_size)
-    image = _as_image(_demo_image(513) if image is None else image)
+    image = as_image(_demo_image(513) if image is None else image)
     height, width = image.shape[:2]
     cell = output_stride
     n_cells = ((height - 1) // cell + 1, (width - 1) // cell + 1)
@@ -531,12 +448,12 @@ def plot_aspp_fields(image=None, output_stride: int = 16, rates=(6, 12, 18),
     panels.append(("image pooling", None))
     columns = 3
     n_rows = math.ceil((len(panels) + 1) / columns)
-    fig = _figure(10, 3.7 * n_rows + 0.6)
+    fig = new_figure(10, 3.7 * n_rows + 0.6)
     axes = fig.subplots(n_rows, columns, squeeze=False).ravel()
     colours = matplotlib.colormaps["tab10"]
     for index, (ax, (label, rate)) in enumerate(zip(axes, panels, strict=False)):  # spare axes
         colour = colours(index % 10)
-        _show_image(ax, image)
+        show_image(ax, image)
         if max(n_cells) <= 16:               # the feature map's cells, faintly (when few)
             for i in range(n_cells[0] + 1):
                 ax.axhline(i * cell - cell / 2, color="white", linewidth=0.5, alpha=0.4)
@@ -593,100 +510,4 @@ def plot_aspp_fields(image=None, output_stride: int = 16, rates=(6, 12, 18),
         ax.axis("off")
     fig.suptitle(f"ASPP branches on a {height}x{width} image at output stride {output_stride}: "
                  f"rate r reads r x {output_stride} px apart")
-    return _finish(fig, path)
-
-
-# ============================================================================ training
-
-@_styled
-def plot_training_curves(history, title: str = "Training", path=None) -> Figure:
-    """Loss per step (raw and smoothed) and validation mIoU / boundary mIoU per evaluation."""
-    fig = _figure(10, 3.8)
-    ax_loss, ax_miou = fig.subplots(1, 2)
-    steps = np.asarray(history["step"])
-    loss = np.asarray(history["loss"], dtype=float)
-    ax_loss.plot(steps, loss, color="0.75", linewidth=0.8, label="per step")
-    if len(loss) >= 20:
-        window = max(len(loss) // 50, 10)
-        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax_loss.plot(steps[window - 1:], smooth, color="C0", label=f"mean of {window} steps")
-    ax_loss.set_yscale("log")
-    ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("cross-entropy loss (log scale)")
-    ax_loss.set_title("training loss")
-    ax_loss.legend()
-    if history.get("eval_step"):
-        ax_miou.plot(history["eval_step"], history["val_miou"], "o-", label="val mIoU")
-        ax_miou.plot(history["eval_step"], history["val_boundary_miou"], "s--",
-                     label="val boundary mIoU")
-    ax_miou.set_ylim(0, 1)
-    ax_miou.set_xlabel("step")
-    ax_miou.set_ylabel("mean IoU")
-    ax_miou.set_title("validation")
-    ax_miou.grid(alpha=0.3)
-    ax_miou.legend(loc="best")
-    fig.suptitle(title)
-    return _finish(fig, path)
-
-
-@_styled
-def plot_predictions(model, images, masks, class_names, title: str = "Predictions", path=None):
-    """Rows: image, ground truth, prediction (eval mode), for up to 8 images."""
-    from matplotlib.patches import Patch
-
-    from .datasets import class_palette, colorize_mask
-
-    images, masks = np.asarray(images), np.asarray(masks)
-    n = min(len(images), 8)
-    predictions = model.predict(images[:n].astype(model.dtype))
-    num_classes = len(class_names)
-    fig = _figure(1.6 * n + 1.8, 5.4)
-    axes = fig.subplots(3, n, squeeze=False)
-    for i in range(n):
-        rows = (_as_image(images[i]), colorize_mask(masks[i], num_classes),
-                colorize_mask(predictions[i], num_classes))
-        for r, picture in enumerate(rows):
-            axes[r, i].imshow(picture)
-            axes[r, i].set_xticks([])
-            axes[r, i].set_yticks([])
-    for r, label in enumerate(("image", "ground truth", "prediction")):
-        axes[r, 0].set_ylabel(label)
-    palette = class_palette(num_classes)
-    handles = [Patch(facecolor=palette[k], edgecolor="black", label=name)
-               for k, name in enumerate(class_names)]
-    fig.legend(handles=handles, loc="outside right center", title="classes")
-    fig.suptitle(title)
-    return _finish(fig, path)
-
-
-@_styled
-def plot_overlay(image, prediction, class_names, title: str = "Prediction", path=None):
-    """Three panels: the image, its predicted classes in the class colours, and both blended.
-
-    The middle panel shows the colours as the legend lists them; blended over the image
-    (right) they mix with its colours, which shows where the classes sit in the picture.
-    """
-    from matplotlib.patches import Patch
-
-    from .datasets import class_palette, colorize_mask, overlay
-
-    picture = _as_image(image)
-    num_classes = len(class_names)
-    fig = _figure(11, 4.0)
-    ax_image, ax_classes, ax_overlay = fig.subplots(1, 3)
-    ax_image.imshow(picture)
-    ax_image.set_title("image")
-    ax_classes.imshow(colorize_mask(prediction, num_classes), interpolation="nearest")
-    ax_classes.set_title("predicted classes")
-    ax_overlay.imshow(overlay(picture, prediction, num_classes=num_classes))
-    ax_overlay.set_title("classes over the image")
-    for ax in (ax_image, ax_classes, ax_overlay):
-        ax.set_xlabel("x (pixels)")
-    ax_image.set_ylabel("y (pixels)")
-    palette = class_palette(num_classes)
-    present = sorted(set(np.unique(prediction).tolist()))
-    handles = [Patch(facecolor=palette[k], edgecolor="black", label=class_names[k])
-               for k in present if k < num_classes]
-    fig.legend(handles=handles, loc="outside right center", title="classes")
-    fig.suptitle(title)
-    return _finish(fig, path)
+    return finish(fig, path)
