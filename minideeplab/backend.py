@@ -20,7 +20,6 @@ Numba itself is imported only when the first kernel runs, so that
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib.util
 import os
 
@@ -74,68 +73,3 @@ def use_backend(name: str):
         yield
     finally:
         set_backend(previous)
-
-
-# ------------------------------------------------------------------ BLAS threads
-#
-# NumPy's matrix products run in OpenBLAS, which starts its own threads. Our
-# Numba kernels run their own threads too. On a 2-core laptop the two pools
-# fight: OpenBLAS threads keep spinning after each call, waiting for more work,
-# and the Numba threads (or anything else on the machine) lose their core. With
-# the many small products of a small CNN, one training step measured 57 ms with
-# one OpenBLAS thread and 1.3-1.6 s with two on a busy 2-core machine. So the
-# Numba backend's convolutions ask OpenBLAS for one thread (:func:`blas_threads`)
-# while they run and share their images among their own threads instead (see
-# ``kernels/_threads.py`` and ``kernels/conv.py``).
-
-_BLAS_SETTERS = ("openblas_set_num_threads", "scipy_openblas_set_num_threads64_",
-                 "scipy_openblas_set_num_threads", "openblas_set_num_threads64_")
-_BLAS_GETTERS = ("openblas_get_num_threads", "scipy_openblas_get_num_threads64_",
-                 "scipy_openblas_get_num_threads", "openblas_get_num_threads64_")
-
-
-@functools.lru_cache(maxsize=None)
-def _openblas_functions():
-    """(get, set) functions of the OpenBLAS that NumPy loaded, or None (e.g. MKL, macOS).
-
-    Looked up once (it reads /proc/self/maps), then remembered.
-    """
-    import ctypes
-
-    import numpy  # noqa: F401  (makes sure NumPy's BLAS is loaded)
-
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        setter = next((getattr(library, s) for s in _BLAS_SETTERS if hasattr(library, s)), None)
-        getter = next((getattr(library, g) for g in _BLAS_GETTERS if hasattr(library, g)), None)
-        if setter is not None and getter is not None:
-            return getter, setter
-    return None
-
-
-@contextlib.contextmanager
-def blas_threads(n: int = 1):
-    """Run the block with ``n`` OpenBLAS threads, then restore the previous number.
-
-    Does nothing where NumPy's BLAS is not an OpenBLAS it can find (the
-    results never change, only the speed).
-    """
-    functions = _openblas_functions()
-    if functions is None:
-        yield
-        return
-    get, set_ = functions
-    previous = int(get())
-    set_(int(n))
-    try:
-        yield
-    finally:
-        set_(previous)

@@ -1,4 +1,4 @@
-"""The backend switch and the BLAS thread limit."""
+"""The backend switch, and the BLAS thread limit of the kernels."""
 
 import os
 import subprocess
@@ -40,17 +40,28 @@ def test_import_does_not_load_numba_or_torch():
     assert out.split() == ["False", "False"]
 
 
+@pytest.mark.skipif(not backend.numba_available(), reason="the thread settings live with the "
+                    "Numba kernels (kernels/_threads.py), which need numba")
 def test_blas_threads_restores_the_previous_count_and_keeps_results():
-    functions = backend._openblas_functions()
+    from minideeplab.kernels import _threads
+
+    functions = _threads._openblas_functions()
     a = np.random.default_rng(0).standard_normal((64, 64))
     before = a @ a
-    with backend.blas_threads(1):
+    with _threads.blas_threads(1):
         inside = a @ a
         if functions is not None:
             assert functions[0]() == 1
     np.testing.assert_allclose(inside, before, rtol=1e-12)
     if functions is not None:
         previous = functions[0]()
-        with backend.blas_threads(1):
+        with _threads.blas_threads(1):
             pass
         assert functions[0]() == previous
+
+
+def test_backend_is_only_the_switch():
+    # the threading machinery lives in kernels/_threads.py, not in the switch
+    assert not hasattr(backend, "blas_threads")
+    assert set(backend.__all__) == {"BACKENDS", "numba_available", "get_backend", "set_backend",
+                                    "use_backend"}

@@ -21,7 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 import minideeplab as mdl  # noqa: E402
 from minideeplab import functional as F  # noqa: E402
 from minideeplab.geometry import conv_output_size  # noqa: E402
-from minideeplab.kernels import conv as kernels  # noqa: E402
+from minideeplab.kernels import _threads  # noqa: E402
 
 THRESHOLD = 1e-6        # gradient checks: relative error of the analytic gradient
 SAME_NUMBERS = 1e-10    # numba vs numpy in float64: only the summation order differs
@@ -106,9 +106,9 @@ def test_sharing_the_batch_among_threads_does_not_change_the_result(monkeypatch,
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 4, 9, 7))
     w = rng.standard_normal(w_shape)
-    monkeypatch.setattr(kernels, "PARALLEL_MIN_MULT_ADDS", 10**18)
+    monkeypatch.setattr(_threads, "PARALLEL_MIN_MULT_ADDS", 10**18)
     one_thread = conv_both_ways("numba", x, w, **kwargs)
-    monkeypatch.setattr(kernels, "PARALLEL_MIN_MULT_ADDS", 0)
+    monkeypatch.setattr(_threads, "PARALLEL_MIN_MULT_ADDS", 0)
     threaded = conv_both_ways("numba", x, w, **kwargs)
     for name, a, e in zip(("out", "dx", "dw"), threaded[:3], one_thread[:3], strict=True):
         assert_same_numbers(a, e, name)

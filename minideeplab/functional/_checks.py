@@ -5,15 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def check_array(x, name: str, ndim: int | None = None, shape_hint: str = "") -> np.ndarray:
-    """Check that ``x`` is a floating-point ndarray of rank ``ndim``.
+#: The dtypes every op accepts: float32 to train, float64 to check gradients.
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
-    Integer arrays are refused (a TypeError), because the ops keep the dtype
-    they are given and an integer convolution would silently truncate.
+
+def check_array(x, name: str, ndim: int | None = None, shape_hint: str = "") -> np.ndarray:
+    """Check that ``x`` is a float32 or float64 ndarray of rank ``ndim``.
+
+    Other dtypes are refused (a TypeError) on both backends: the ops keep the
+    dtype they are given, an integer convolution would silently truncate, and
+    float16 loses too much precision to train or to check a gradient.
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
-    if not np.issubdtype(x.dtype, np.floating):
+    if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have a floating dtype (float32 or float64), got {x.dtype}")
     if ndim is not None and x.ndim != ndim:
         hint = f" {shape_hint}" if shape_hint else ""
@@ -29,10 +34,17 @@ def check_same_dtype(**arrays) -> None:
         raise TypeError(f"arrays must share one dtype, got {listing}")
 
 
-def check_grad(grad_out: np.ndarray, shape: tuple, name: str = "dout") -> np.ndarray:
-    """The upstream gradient must have the shape of the forward output."""
+def check_grad(grad_out: np.ndarray, shape: tuple, dtype=None, name: str = "dout") -> np.ndarray:
+    """The upstream gradient must have the shape (and, given, the dtype) of the forward output.
+
+    The same rule as the forward passes: mixing float32 and float64 is refused,
+    not silently converted (a float64 ``dout`` into a float32 layer is a bug).
+    """
     check_array(grad_out, name)
     if grad_out.shape != tuple(shape):
         raise ValueError(f"{name} must have the forward output's shape {tuple(shape)}, "
                          f"got {grad_out.shape}")
+    if dtype is not None and grad_out.dtype != np.dtype(dtype):
+        raise TypeError(f"{name} must have the forward pass's dtype {np.dtype(dtype)}, "
+                        f"got {grad_out.dtype}")
     return grad_out

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import get_backend
 from ._checks import check_array, check_grad
+from ._dispatch import hot_loop
 
 __all__ = ["relu_forward", "relu_backward", "ReluCache"]
 
@@ -32,27 +32,26 @@ class ReluCache:
     dtype: np.dtype
 
 
+def _forward_numpy(x):
+    """(out, positive): ``max(x, 0)`` and the mask of positive inputs."""
+    # np.maximum propagates NaN (as torch.relu does), so a diverging network
+    # shows NaN in its loss instead of silently turning NaN into 0
+    return np.maximum(x, np.zeros((), dtype=x.dtype)), x > 0
+
+
+def _backward_numpy(dout, positive):
+    """``dout`` where the input was positive, 0 elsewhere."""
+    return np.where(positive, dout, np.zeros((), dtype=dout.dtype))
+
+
 def relu_forward(x):
     """``max(x, 0)`` element-wise; returns ``(out, cache)`` with ``out`` shaped and typed like x."""
     check_array(x, "x")
-    if get_backend() == "numba" and x.dtype in (np.float32, np.float64):
-        from ..kernels import activation as kernels
-
-        out, positive = kernels.relu_forward(x)
-        return out, ReluCache(positive, x.dtype)
-    positive = x > 0
-    # np.maximum propagates NaN (as torch.relu does), so a diverging network
-    # shows NaN in its loss instead of silently turning NaN into 0
-    out = np.maximum(x, np.zeros((), dtype=x.dtype))
+    out, positive = hot_loop("activation", "relu_forward", _forward_numpy)(x)
     return out, ReluCache(positive, x.dtype)
 
 
 def relu_backward(dout, cache: ReluCache):
     """``dx = dout * [x > 0]``: the gradient passes where the input was positive."""
-    check_grad(dout, cache.positive.shape)
-    dout = np.asarray(dout, dtype=cache.dtype)
-    if get_backend() == "numba" and dout.dtype in (np.float32, np.float64):
-        from ..kernels import activation as kernels
-
-        return kernels.relu_backward(dout, cache.positive)
-    return np.where(cache.positive, dout, np.zeros((), dtype=cache.dtype))
+    check_grad(dout, cache.positive.shape, cache.dtype)
+    return hot_loop("activation", "relu_backward", _backward_numpy)(dout, cache.positive)

@@ -55,8 +55,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import get_backend
 from ._checks import check_array, check_grad, check_same_dtype
+from ._dispatch import hot_loop
 
 __all__ = ["batch_norm2d_forward", "batch_norm2d_backward", "BatchNorm2dCache"]
 
@@ -134,15 +134,6 @@ def _backward_numpy(dout, x_hat, gamma, inv_std, training):
     return dx, dgamma, dbeta
 
 
-def _hot_loops():
-    """(channel_stats, normalize, backward) of the active backend."""
-    if get_backend() == "numba":
-        from ..kernels import batchnorm as kernels
-
-        return kernels.channel_stats, kernels.normalize, kernels.backward
-    return _channel_stats_numpy, _normalize_numpy, _backward_numpy
-
-
 # ------------------------------------------------------------------------ public API
 
 def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training, momentum=0.1,
@@ -156,7 +147,8 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training, mo
     Returns ``(out, cache)`` for :func:`batch_norm2d_backward`.
     """
     _check_bn_args(x, gamma, beta, running_mean, running_var, training, momentum, eps)
-    channel_stats, normalize, _ = _hot_loops()
+    channel_stats = hot_loop("batchnorm", "channel_stats", _channel_stats_numpy)
+    normalize = hot_loop("batchnorm", "normalize", _normalize_numpy)
     x = np.ascontiguousarray(x)
     if training:
         mean, var = channel_stats(x)
@@ -182,7 +174,7 @@ def batch_norm2d_backward(dout, cache: BatchNorm2dCache):
     ``dx`` is shaped like x, ``dgamma`` and ``dbeta`` like gamma (C,). Works for
     both modes: in eval the running statistics are constants.
     """
-    check_grad(dout, cache.x_hat.shape)
-    dout = np.ascontiguousarray(dout, dtype=cache.x_hat.dtype)
-    _, _, backward = _hot_loops()
+    check_grad(dout, cache.x_hat.shape, cache.x_hat.dtype)
+    dout = np.ascontiguousarray(dout)
+    backward = hot_loop("batchnorm", "backward", _backward_numpy)
     return backward(dout, cache.x_hat, cache.gamma, cache.inv_std, cache.training)

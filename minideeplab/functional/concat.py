@@ -61,7 +61,6 @@ def concat_forward(xs, axis=1):
 
 def concat_backward(dout, cache: ConcatCache):
     """Split ``dout`` back into one gradient per input (a list, in input order)."""
-    check_grad(dout, cache.out_shape)
-    dout = np.asarray(dout, dtype=cache.dtype)
+    check_grad(dout, cache.out_shape, cache.dtype)
     boundaries = np.cumsum(cache.sizes)[:-1]
     return [np.ascontiguousarray(part) for part in np.split(dout, boundaries, axis=cache.axis)]

@@ -44,9 +44,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..backend import get_backend
 from ..geometry import conv_output_size, effective_kernel, pair
 from ._checks import check_array, check_grad, check_same_dtype
+from ._dispatch import hot_loop
 
 __all__ = ["conv2d_forward", "conv2d_backward", "Conv2dCache", "conv2d_windows", "zero_pad"]
 
@@ -183,15 +183,6 @@ def _backward_input_numpy(grad_out, w, x_padded_shape, stride, dilation, groups)
     return dx_padded
 
 
-def _hot_loops():
-    """(forward, backward_input, backward_weight) of the active backend."""
-    if get_backend() == "numba":
-        from ..kernels import conv as kernels
-
-        return kernels.forward, kernels.backward_input, kernels.backward_weight
-    return _forward_numpy, _backward_input_numpy, _backward_weight_numpy
-
-
 # ------------------------------------------------------------------------ public API
 
 def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
@@ -205,7 +196,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         x, w, b, stride, padding, dilation, groups
     )
     x_padded = zero_pad(x, padding)
-    forward, _, _ = _hot_loops()
+    forward = hot_loop("conv", "forward", _forward_numpy)
     out = forward(x_padded, np.ascontiguousarray(w), stride, dilation, groups, out_shape[2:])
     if b is not None:
         out += b[None, :, None, None]
@@ -220,9 +211,10 @@ def conv2d_backward(dout, cache: Conv2dCache):
     ``dx`` has x's shape, ``dw`` w's shape and ``db`` is (C_out,) or None when
     the forward pass had no bias.
     """
-    check_grad(dout, cache.out_shape)
-    dout = np.ascontiguousarray(dout, dtype=cache.w.dtype)
-    _, backward_input, backward_weight = _hot_loops()
+    check_grad(dout, cache.out_shape, cache.w.dtype)
+    dout = np.ascontiguousarray(dout)
+    backward_weight = hot_loop("conv", "backward_weight", _backward_weight_numpy)
+    backward_input = hot_loop("conv", "backward_input", _backward_input_numpy)
     dw = backward_weight(dout, cache.x_padded, cache.w.shape, cache.stride, cache.dilation,
                          cache.groups)
     dx_padded = backward_input(dout, np.ascontiguousarray(cache.w), cache.x_padded.shape,

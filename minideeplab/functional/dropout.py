@@ -63,8 +63,7 @@ def dropout_forward(x, p, training, rng):
 
 def dropout_backward(dout, cache: DropoutCache):
     """``dx = dout * m / (1 - p)`` with the forward pass's mask (``dout`` itself in eval)."""
-    check_grad(dout, cache.shape)
-    dout = np.asarray(dout, dtype=cache.dtype)
+    check_grad(dout, cache.shape, cache.dtype)
     if cache.scaled_mask is None:
         return dout
     return dout * cache.scaled_mask

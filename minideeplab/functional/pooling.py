@@ -44,6 +44,5 @@ def global_avg_pool2d_forward(x):
 def global_avg_pool2d_backward(dout, cache: GlobalAvgPoolCache):
     """``dx[n, c, h, w] = dout[n, c, 0, 0] / (H * W)`` for every pixel."""
     n, c, h, w = cache.x_shape
-    check_grad(dout, (n, c, 1, 1))
-    dout = np.asarray(dout, dtype=cache.dtype)
+    check_grad(dout, (n, c, 1, 1), cache.dtype)
     return np.broadcast_to(dout / cache.dtype.type(h * w), cache.x_shape).copy()

@@ -41,13 +41,10 @@ exactly one specialisation per dtype.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-import numba
 import numpy as np
 from numba import njit, prange
 
-from ._threads import single_threaded_blas
+from ._threads import share_images
 
 __all__ = ["forward", "backward_input", "backward_weight"]
 
@@ -218,7 +215,7 @@ def _im2col(x_image, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, 
     weights: so ``w.reshape(C_out, -1) @ cols`` is the convolution. Rows of
     one channel are contiguous, so group ``g`` owns a contiguous block of
     rows. Not parallel itself (``nogil``: it releases Python's lock, so each
-    of our threads copies its own images at the same time, see ``_per_image``).
+    of our threads copies its own images at the same time, see ``_threads.share_images``).
     """
     c_in = x_image.shape[0]
     for c in range(c_in):
@@ -274,47 +271,10 @@ def _col2im(cols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_o
 
 # ======================================================= GEMMs on every core
 #
-# The matrix products go to OpenBLAS, one image at a time. OpenBLAS could use
-# both cores for one product, but its threads and the OpenMP threads of the
-# prange kernels would then fight over the cores (see ``_threads.py``). So
-# OpenBLAS runs single-threaded and *we* share the images among threads: each
-# thread takes a contiguous slice of the batch and does all the work for it
-# (im2col, GEMM, col2im). NumPy and the ``nogil`` kernels release Python's
-# lock, so the slices really run at the same time, and no two threads ever
-# write the same output.
-
-# Below this many multiply-adds (about a millisecond of work on one core) a conv
-# stays on the calling thread: waking another thread costs tens of microseconds,
-# and right after a prange loop OpenMP's threads are still spinning on the other
-# core, so a third thread would have to push one of them aside first. The small
-# convs of a 64x64 training batch stay below it (sharing them measured no
-# faster); the convs of big maps go above it and run about twice as fast.
-PARALLEL_MIN_MULT_ADDS = 32_000_000
-_pool = None
-
-
-def _threads():
-    """How many threads the Numba kernels may use (``numba.set_num_threads`` changes it)."""
-    return numba.get_num_threads()
-
-
-def _per_image(work, n_images, mult_adds):
-    """Run ``work(first, stop)`` on slices of ``range(n_images)``, one slice per thread."""
-    global _pool
-    parts = min(n_images, _threads()) if mult_adds >= PARALLEL_MIN_MULT_ADDS else 1
-    bounds = [n_images * part // parts for part in range(parts + 1)]
-    with single_threaded_blas():
-        if parts == 1:
-            work(0, n_images)
-            return
-        if _pool is None:
-            _pool = ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS - 1,
-                                       thread_name_prefix="minideeplab")
-        futures = [_pool.submit(work, bounds[part], bounds[part + 1]) for part in range(1, parts)]
-        work(bounds[0], bounds[1])         # this thread takes the first slice
-        for future in futures:
-            future.result()                # waits; re-raises an error of that thread
-
+# The matrix products go to OpenBLAS, one image at a time, and the images of a
+# big batch are shared among threads by ``share_images`` (all the threading
+# lives in ``_threads.py``: why OpenBLAS runs single-threaded, the pool, the
+# size threshold).
 
 # ================================================================== dispatch
 
@@ -358,7 +318,7 @@ def forward(x_padded, w, stride, dilation, groups, out_size):
                 np.matmul(w_grouped, cols.reshape(groups, -1, h_out * w_out),
                           out=out_grouped[n])
 
-    _per_image(images, n_images, mult_adds)
+    share_images(images, n_images, mult_adds)
     return out
 
 
@@ -393,7 +353,7 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
                 _col2im(dcols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out,
                         w_out, dx_padded[n])
 
-    _per_image(images, n_images, mult_adds)
+    share_images(images, n_images, mult_adds)
     return dx_padded
 
 
@@ -433,5 +393,5 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
                 cols_transposed = cols.reshape(groups, -1, h_out * w_out).transpose(0, 2, 1)
                 np.matmul(grad_grouped[n], cols_transposed, out=dw_per_image[n])
 
-    _per_image(images, n_images, mult_adds)
+    share_images(images, n_images, mult_adds)
     return dw_per_image.sum(axis=0).reshape(w_shape)
