@@ -158,3 +158,87 @@ def test_backward_checks_dout_shape():
     _, cache = F.conv2d_forward(np.zeros((1, 1, 4, 4)), np.zeros((1, 1, 3, 3)))
     with pytest.raises(ValueError, match="dout must have the forward output's shape"):
         F.conv2d_backward(np.zeros((1, 1, 3, 3)), cache)
+
+
+# ------------------------------------------- the backward pass, as the docstring tells it
+#
+# functional/conv.py claims: dX is the forward convolution of dout, zero-inserted
+# (stride) and padded, with the kernel flipped and its in/out channels swapped;
+# dW is a correlation of x with dout. These tests build both from conv2d_forward
+# alone and compare them with conv2d_backward.
+
+def zero_insert(a, stride):
+    """Put ``stride - 1`` zeros between neighbouring pixels of ``a`` (N, C, H, W)."""
+    sh, sw = stride
+    n, c, h, w = a.shape
+    out = np.zeros((n, c, (h - 1) * sh + 1, (w - 1) * sw + 1), dtype=a.dtype)
+    out[:, :, ::sh, ::sw] = a
+    return out
+
+
+def flipped_transposed(w, groups):
+    """w (C_out, C_in/G, kH, kW) -> (C_in, C_out/G, kH, kW), flipped in both spatial axes."""
+    c_out, c_in_g, kh, kw = w.shape
+    f_g = c_out // groups
+    w_t = w.reshape(groups, f_g, c_in_g, kh, kw).transpose(0, 2, 1, 3, 4)
+    return w_t.reshape(groups * c_in_g, f_g, kh, kw)[:, :, ::-1, ::-1].copy()
+
+
+BACKWARD_GEOMETRIES = [
+    # x shape, w shape, stride, padding, dilation, groups
+    ((2, 3, 9, 8), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((2, 3, 11, 10), (4, 3, 3, 3), (2, 2), (2, 2), (2, 2), 1),     # stride 2 with dilation 2
+    ((1, 4, 10, 9), (6, 2, 3, 2), (2, 1), (1, 2), (2, 3), 2),      # groups, non-square
+    ((2, 4, 9, 9), (4, 1, 3, 3), (1, 1), (2, 2), (2, 2), 4),       # depthwise, atrous
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
+                         BACKWARD_GEOMETRIES)
+def test_dx_is_a_convolution_of_the_zero_inserted_dout_with_the_flipped_kernel(
+        x_shape, w_shape, stride, padding, dilation, groups):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out, cache = F.conv2d_forward(x, w, stride=stride, padding=padding, dilation=dilation,
+                                  groups=groups)
+    dout = rng.standard_normal(out.shape)
+    dx, _, _ = F.conv2d_backward(dout, cache)
+
+    kh, kw = w_shape[2:]
+    reach = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))    # effective kernel - 1
+    spread = zero_insert(dout, stride)
+    dx_covered, _ = F.conv2d_forward(spread, flipped_transposed(w, groups), padding=reach,
+                                     dilation=dilation, groups=groups)
+    # rows and columns of the padded input that no window reached get no gradient
+    dx_padded = np.zeros((x_shape[0], x_shape[1], x_shape[2] + 2 * padding[0],
+                          x_shape[3] + 2 * padding[1]))
+    dx_padded[:, :, :dx_covered.shape[2], :dx_covered.shape[3]] = dx_covered
+    expected = dx_padded[:, :, padding[0]:padding[0] + x_shape[2],
+                         padding[1]:padding[1] + x_shape[3]]
+    np.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, dilation, groups",
+                         BACKWARD_GEOMETRIES)
+def test_dw_is_a_correlation_of_x_with_dout(x_shape, w_shape, stride, padding, dilation,
+                                            groups):
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out, cache = F.conv2d_forward(x, w, stride=stride, padding=padding, dilation=dilation,
+                                  groups=groups)
+    dout = rng.standard_normal(out.shape)
+    _, dw, _ = F.conv2d_backward(dout, cache)
+
+    # dW[f, c, u, v] = sum_{n,i,j} x_pad[n, c, u*d + i*s, v*d + j*s] * dout[n, f, i, j]:
+    # channels of x become the batch, images become channels, dout is the kernel
+    # (its taps s apart: dilation s) and the kernel offsets step by d (stride d).
+    x_padded = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    correlation, _ = F.conv2d_forward(x_padded.transpose(1, 0, 2, 3).copy(),
+                                      dout.transpose(1, 0, 2, 3).copy(),
+                                      stride=dilation, dilation=stride)
+    every_pair = correlation.transpose(1, 0, 2, 3)[:, :, :w_shape[2], :w_shape[3]]  # (F, C, k, k)
+    c_out, c_in_g = w_shape[:2]
+    f_g = c_out // groups
+    expected = np.stack([every_pair[f, (f // f_g) * c_in_g:(f // f_g + 1) * c_in_g]
+                         for f in range(c_out)])
+    np.testing.assert_allclose(dw, expected, rtol=1e-12, atol=1e-12)
