@@ -47,7 +47,11 @@ def _relu_backward(dout, positive, dx):
 
 
 def relu_forward(x):
-    """``(out, positive)`` of ``max(x, 0)``; ``positive`` is the boolean mask ``x > 0``."""
+    """``(out, positive)`` of ``max(x, 0)``; ``positive`` is the boolean mask ``x > 0``.
+
+    Twin of ``functional/activation.py: _forward_numpy``: one pass writes both
+    arrays (NumPy makes two), on every core.
+    """
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
     positive = np.empty(x.shape, dtype=np.bool_)
@@ -56,7 +60,11 @@ def relu_forward(x):
 
 
 def relu_backward(dout, positive):
-    """``dx = dout * positive``, shaped and typed like ``dout``."""
+    """``dx = dout * positive``, shaped and typed like ``dout``.
+
+    Twin of ``functional/activation.py: _backward_numpy`` (``np.where``), as a
+    branch-free select in parallel blocks.
+    """
     dout = np.ascontiguousarray(dout)
     dx = np.empty_like(dout)
     _relu_backward(dout.reshape(-1), np.ascontiguousarray(positive).reshape(-1), dx.reshape(-1))

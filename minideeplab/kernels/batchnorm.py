@@ -119,7 +119,11 @@ def _rows(a):
 
 
 def channel_stats(x):
-    """Per-channel mean and biased variance of ``x`` (N, C, H, W): two (C,) arrays."""
+    """Per-channel mean and biased variance of ``x`` (N, C, H, W): two (C,) arrays.
+
+    Twin of ``functional/batchnorm.py: _channel_stats_numpy`` (``x.mean`` and
+    ``x.var`` over three axes): the same two passes, parallel over channels.
+    """
     mean = np.empty(x.shape[1], dtype=x.dtype)
     var = np.empty(x.shape[1], dtype=x.dtype)
     _channel_stats(_rows(x), mean, var)
@@ -127,7 +131,11 @@ def channel_stats(x):
 
 
 def normalize(x, mean, inv_std, gamma, beta):
-    """``(out, x_hat)`` with ``x_hat = (x - mean) * inv_std`` and ``out = gamma * x_hat + beta``."""
+    """``(out, x_hat)`` with ``x_hat = (x - mean) * inv_std`` and ``out = gamma * x_hat + beta``.
+
+    Twin of ``functional/batchnorm.py: _normalize_numpy``: one pass over memory
+    that writes both arrays, where NumPy's broadcasting makes four.
+    """
     out = np.empty_like(x)
     x_hat = np.empty_like(x)
     _normalize(_rows(x), mean, inv_std, gamma, beta, _rows(out), _rows(x_hat))
@@ -135,7 +143,11 @@ def normalize(x, mean, inv_std, gamma, beta):
 
 
 def backward(dout, x_hat, gamma, inv_std, training):
-    """``(dx, dgamma, dbeta)`` of BatchNorm2d, for training or eval statistics."""
+    """``(dx, dgamma, dbeta)`` of BatchNorm2d, for training or eval statistics.
+
+    Twin of ``functional/batchnorm.py: _backward_numpy``: the same three terms,
+    with the two per-channel sums taken in one pass instead of two.
+    """
     dx = np.empty_like(dout)
     dgamma = np.empty(dout.shape[1], dtype=dout.dtype)
     dbeta = np.empty(dout.shape[1], dtype=dout.dtype)

@@ -290,7 +290,12 @@ def _is_pointwise(w_shape, stride):
 
 
 def forward(x_padded, w, stride, dilation, groups, out_size):
-    """``out`` (N, C_out, H_out, W_out) of the convolution of ``x_padded`` with ``w`` (no bias)."""
+    """``out`` (N, C_out, H_out, W_out) of the convolution of ``x_padded`` with ``w`` (no bias).
+
+    Twin of ``functional/conv.py: _forward_numpy``, which sums one einsum per
+    kernel tap over strided views. Here: direct loops for depthwise, one GEMM
+    per image for pointwise, im2col + GEMM for the rest (see the module docstring).
+    """
     n_images, c_in, h_pad, w_pad = x_padded.shape
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = out_size
@@ -323,7 +328,12 @@ def forward(x_padded, w, stride, dilation, groups, out_size):
 
 
 def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
-    """``dx_padded`` (shape ``x_padded_shape``): the gradient with respect to the padded input."""
+    """``dx_padded`` (shape ``x_padded_shape``): the gradient with respect to the padded input.
+
+    Twin of ``functional/conv.py: _backward_input_numpy`` (a scatter-add per
+    kernel tap): here ``W^T @ dout`` per image, then col2im adds each column
+    back onto its pixels; direct loops for depthwise.
+    """
     n_images, c_in, h_pad, w_pad = x_padded_shape
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = grad_out.shape[2:]
@@ -358,7 +368,12 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
 
 
 def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
-    """``dw`` (shape ``w_shape``): the gradient with respect to the weights."""
+    """``dw`` (shape ``w_shape``): the gradient with respect to the weights.
+
+    Twin of ``functional/conv.py: _backward_weight_numpy`` (one einsum per
+    kernel tap): here ``dout @ cols^T`` per image, one slot per image summed at
+    the end in a fixed order; direct loops for depthwise.
+    """
     n_images, c_in, h_pad, w_pad = x_padded.shape
     c_out, c_per_group, kh, kw = w_shape
     h_out, w_out = grad_out.shape[2:]

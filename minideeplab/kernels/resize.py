@@ -94,14 +94,24 @@ def _backward(dout, row_index0, row_index1, row_weight0, row_weight1,
 
 
 def forward(x, rows, cols):
-    """Bilinear resize of ``x`` (N, C, H, W) to (N, C, len(rows[0]), len(cols[0]))."""
+    """Bilinear resize of ``x`` (N, C, H, W) to (N, C, len(rows[0]), len(cols[0])).
+
+    Twin of ``functional/resize.py: _forward_numpy``, which multiplies by two
+    interpolation matrices (``A_h @ x @ A_w^T``, mostly zeros); here each output
+    reads only its two source rows and two source columns, in two passes.
+    """
     out = np.empty((x.shape[0], x.shape[1], len(rows[0]), len(cols[0])), dtype=x.dtype)
     _forward(x, *rows, *cols, out)
     return out
 
 
 def backward(dout, rows, cols, x_shape):
-    """Gradient of the input, shaped ``x_shape``, given ``dout`` (N, C, H_out, W_out)."""
+    """Gradient of the input, shaped ``x_shape``, given ``dout`` (N, C, H_out, W_out).
+
+    Twin of ``functional/resize.py: _backward_numpy`` (``A_h^T @ dout @ A_w``):
+    the same transpose, as a scatter of each output's gradient onto its two
+    source rows and columns instead of products with mostly-zero matrices.
+    """
     dx = np.zeros(x_shape, dtype=dout.dtype)
     _backward(dout, *rows, *cols, dx)
     return dx
