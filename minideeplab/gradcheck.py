@@ -24,6 +24,8 @@ sum), tiny shapes, every element.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["rel_error", "numerical_vjp", "check_op", "check_module", "gradcheck"]
@@ -75,12 +77,26 @@ def numerical_vjp(f, x: np.ndarray, grad_out: np.ndarray, h: float = 1e-6,
 def _upstream_rng(seed):
     """The generator for upstream gradients and sampled indices.
 
-    It is a separate stream from ``default_rng(seed)``: if a test draws its
-    inputs from ``default_rng(0)`` and the upstream gradient came from the same
-    stream, ``dout`` could be an affine function of ``x`` and hide a wrong
-    backward pass (BatchNorm's dx is then almost 0).
+    It is a stream of its own, spawned from ``seed``, not ``default_rng(seed)``
+    itself: a test that draws its input with ``default_rng(0).standard_normal``
+    would otherwise get an upstream gradient equal to its input (same
+    generator, same draws). For BatchNorm, ``dout = x`` is an affine function of
+    the normalised input, which makes the true dx exactly 0 and lets a wrong
+    backward pass through.
     """
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x6772,)))
+
+
+def _warn_unless_float64(arrays, where: str) -> None:
+    """Warn when a check runs in float32: its errors (~1e-2) then say nothing about the code."""
+    low = sorted({str(a.dtype) for a in arrays
+                  if isinstance(a, np.ndarray) and a.dtype != np.float64})
+    if low:
+        warnings.warn(
+            f"gradcheck: {where} has dtype {', '.join(low)}; central differences need float64 "
+            "(in float32 a correct backward pass shows errors around 1e-2). Convert the inputs "
+            "with .astype(np.float64) (a module with module.astype(np.float64)).",
+            RuntimeWarning, stacklevel=3)
 
 
 def _sample_indices(size: int, max_elements, rng):
@@ -106,6 +122,7 @@ def check_op(forward, backward, inputs, wrt=(0,), kwargs=None, seed=0, h=1e-6,
     """
     kwargs = dict(kwargs or {})
     inputs = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in inputs]
+    _warn_unless_float64([inputs[i] for i in wrt if i < len(inputs)], "an input")
     rng = _upstream_rng(seed)
     out, cache = forward(*inputs, **kwargs)
     grad_out = rng.standard_normal(np.shape(out))
@@ -140,6 +157,7 @@ def check_module(module, x: np.ndarray, seed=0, h=1e-6, max_elements=None,
     """
     rng = _upstream_rng(seed)
     x = np.array(x, copy=True)
+    _warn_unless_float64([x] + [p.data for p in module.parameters()], "the input or a parameter")
     out = module(x)
     grad_out = rng.standard_normal(np.shape(out)).astype(out.dtype)
     module.zero_grad()
