@@ -12,17 +12,39 @@ input pixels, and an input of size ``H`` gives
 
 outputs. Every function takes an int or an ``(h, w)`` pair for each argument and
 returns an ``(h, w)`` pair, so height and width may differ (e.g. a 1x7 kernel).
+
+Layer specs
+-----------
+A network's geometry is its layers' kernel, stride, padding and dilation, in
+the order data flows. Models describe themselves with four plain records
+(no weights, no arrays), and :mod:`minideeplab.receptive_field` walks them:
+
+* :class:`LayerSpec` -- one convolution or pooling layer;
+* :class:`GlobalPoolSpec` -- global average pooling broadcast back to its grid;
+* :class:`UpsampleSpec` -- bilinear upsampling by an integer factor;
+* :class:`ParallelSpec` -- branches that read one input and are concatenated.
+
+They live here, at the bottom of the package, so that a model can describe its
+layers without importing the code that analyses them. Checking the numbers is
+left to the code that reads a spec, which names the layer in its errors.
 """
 
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 __all__ = [
     "pair",
     "effective_kernel",
     "conv_output_size",
     "same_padding",
+    "check_kernel_size",
+    "check_rates",
+    "LayerSpec",
+    "GlobalPoolSpec",
+    "UpsampleSpec",
+    "ParallelSpec",
 ]
 
 
@@ -94,3 +116,98 @@ def same_padding(kernel_size, dilation=1) -> tuple[int, int]:
             "effective kernel d*(k-1)+1"
         )
     return ((span[0] - 1) // 2, (span[1] - 1) // 2)
+
+
+def check_kernel_size(kernel_size, name: str = "kernel_size") -> int:
+    """Return a square kernel's side as a Python int >= 1.
+
+    A ``TypeError`` naming ``name`` for anything that is not an int (``True``
+    included), a ``ValueError`` below 1.
+
+    >>> check_kernel_size(3)
+    3
+    """
+    if not isinstance(kernel_size, numbers.Integral) or isinstance(kernel_size, bool):
+        raise TypeError(f"{name} must be an int, got {kernel_size!r}")
+    if kernel_size < 1:
+        raise ValueError(f"{name} must be >= 1, got {kernel_size!r}")
+    return int(kernel_size)
+
+
+def check_rates(rates, name: str = "rates") -> tuple[int, ...]:
+    """Return atrous rates (one int, or a non-empty sequence of ints >= 1) as a tuple of ints.
+
+    A ``TypeError`` naming ``name`` for an empty or non-integer sequence, a
+    ``ValueError`` for a rate below 1 (rate 1 is a plain convolution).
+
+    >>> check_rates(2), check_rates([1, 2, 5])
+    ((2,), (1, 2, 5))
+    """
+    if isinstance(rates, numbers.Integral):
+        rates = (rates,)
+    if not isinstance(rates, (tuple, list)) or not rates:
+        raise TypeError(f"{name} must be a non-empty sequence of ints, got {rates!r}")
+    for rate in rates:
+        if not isinstance(rate, numbers.Integral) or isinstance(rate, bool):
+            raise TypeError(f"{name} must hold ints, got {rate!r}")
+        if rate < 1:
+            raise ValueError(f"every rate in {name} must be >= 1, got {rate!r}")
+    return tuple(int(rate) for rate in rates)
+
+
+# ============================================================================ layer specs
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One convolution or pooling layer: its own kernel, stride, padding and dilation.
+
+    Each number is an int or an ``(h, w)`` pair, as in ``nn.Conv2d``; a 2x2
+    max-pool with stride 2 is ``LayerSpec(2, 2)``. ``name`` labels the layer
+    in reports.
+    """
+
+    kernel_size: object
+    stride: object = 1
+    padding: object = 0
+    dilation: object = 1
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class GlobalPoolSpec:
+    """Global average pooling broadcast back to the grid it came from (ASPP's image pooling).
+
+    Every output then depends on every input pixel; the grid (and so the
+    stride) is unchanged, because the broadcast puts the pooled value back on it.
+    """
+
+    name: str = "global pool"
+
+
+@dataclass(frozen=True)
+class UpsampleSpec:
+    """Bilinear upsampling by an integer ``factor`` or ``(h, w)`` pair (``align_corners=False``).
+
+    The grid becomes ``factor`` times finer. Output ``o`` sits at input
+    coordinate ``(o + 1/2) / factor - 1/2`` and interpolates the two inputs
+    around it. (Named ``...Spec`` so that it never shadows the layer
+    ``nn.Upsample``.)
+    """
+
+    factor: object
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ParallelSpec:
+    """Branches that read the same input and are concatenated (or added): ASPP, a skip connection.
+
+    ``branches`` is a list of branches, each a list of specs (or one spec); an
+    empty list is the identity. ``branch_names`` label the branches (default
+    ``"0"``, ``"1"``, ...). ``name=None`` names the branches after the module
+    whose layer description returned them.
+    """
+
+    name: str | None
+    branches: list
+    branch_names: list | None = None

@@ -6,7 +6,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minideeplab import functional as F
-from minideeplab.geometry import conv_output_size, effective_kernel, pair, same_padding
+from minideeplab.geometry import (
+    GlobalPoolSpec,
+    LayerSpec,
+    ParallelSpec,
+    UpsampleSpec,
+    check_kernel_size,
+    check_rates,
+    conv_output_size,
+    effective_kernel,
+    pair,
+    same_padding,
+)
 
 
 def test_effective_kernel_examples():
@@ -70,3 +81,35 @@ def test_conv_output_shape_equals_formula(n, c, h, w, kh, kw, s, p, dh, dw):
     assert out.shape == (n, 2, *expected)
     # the formula by hand
     assert expected[0] == (h + 2 * p - dh * (kh - 1) - 1) // s + 1
+
+
+# ---------------------------------------------------------------- rates, kernel sizes, specs
+
+def test_check_rates_and_kernel_size_return_plain_ints():
+    assert check_rates(2) == (2,)
+    assert check_rates([1, np.int64(2), 5]) == (1, 2, 5)
+    assert check_kernel_size(np.int32(3)) == 3
+    assert type(check_kernel_size(np.int32(3))) is int
+
+
+@pytest.mark.parametrize("bad, error", [((), TypeError), ((1, 2.0), TypeError),
+                                        ((1, True), TypeError), ((2, 0), ValueError),
+                                        ("2", TypeError)])
+def test_check_rates_names_the_argument(bad, error):
+    with pytest.raises(error, match="aspp_rates"):
+        check_rates(bad, "aspp_rates")
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (True, TypeError), (3.0, TypeError)])
+def test_check_kernel_size_names_the_argument(bad, error):
+    with pytest.raises(error, match="kernel_size"):
+        check_kernel_size(bad)
+
+
+def test_layer_specs_are_plain_frozen_records():
+    spec = LayerSpec(3, stride=2, padding=1, name="conv1")
+    assert (spec.kernel_size, spec.stride, spec.padding, spec.dilation) == (3, 2, 1, 1)
+    with pytest.raises(AttributeError):
+        spec.stride = 1                                  # frozen: a description, not a state
+    assert UpsampleSpec(4).name is None and GlobalPoolSpec().name == "global pool"
+    assert ParallelSpec(None, [[], [spec]]).branch_names is None

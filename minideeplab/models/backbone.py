@@ -106,8 +106,8 @@ class Backbone(Module):
                                    rng=rng)
         return ConvBNReLU(in_channels, out_channels, 3, stride=stride, dilation=dilation, rng=rng)
 
-    def receptive_field_layers(self):
-        """The layers in the order data flows (see :mod:`minideeplab.receptive_field`)."""
+    def layer_specs(self):
+        """The layers in data-flow order (:mod:`minideeplab.geometry`): stem, then stages."""
         return [self.stem, *self.stages]
 
     def forward(self, x):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry import ParallelSpec, UpsampleSpec
 from ..nn.blocks import ASPP, Decoder
 from ..nn.conv import Conv2d
 from ..nn.layers import Upsample
@@ -119,26 +120,25 @@ class DeepLabV3Plus(Module):
         grad_features = self.aspp.backward(grad_encoded)
         return self.backbone.backward(grad_features, grad_low_level)
 
-    def receptive_field_layers(self):
-        """The model as layers for :func:`minideeplab.receptive_field.receptive_field`.
+    def layer_specs(self):
+        """The model's layers in data-flow order, as :mod:`minideeplab.geometry` specs.
 
+        Its modules (backbone stages, ASPP) describe their own layers in turn.
         The decoder joins two paths (the stride-4 features and the upsampled
         encoder output), described as parallel branches; the field of the
         output is the larger of the two, i.e. the encoder's.
         """
-        from ..receptive_field import Parallel, Upsample
-
         encoder = [*list(self.backbone.stages)[1:], self.aspp]
         if self.decoder is None:
             return [self.backbone.stem, self.backbone.stages[0], *encoder, self.classifier,
-                    Upsample(self.output_stride, "upsample to the input")]
-        to_stride_4 = Upsample(self.output_stride // 4, "upsample encoder to stride 4")
+                    UpsampleSpec(self.output_stride, "upsample to the input")]
+        to_stride_4 = UpsampleSpec(self.output_stride // 4, "upsample encoder to stride 4")
         return [
             self.backbone.stem, self.backbone.stages[0],
-            Parallel("decoder", [[self.decoder.project], [*encoder, to_stride_4]],
-                     branch_names=["low-level", "encoder"]),
+            ParallelSpec("decoder", [[self.decoder.project], [*encoder, to_stride_4]],
+                         branch_names=["low-level", "encoder"]),
             self.decoder.fuse, self.decoder.classifier,
-            Upsample(4, "upsample to the input"),
+            UpsampleSpec(4, "upsample to the input"),
         ]
 
     def predict(self, x):

@@ -12,7 +12,7 @@ rules that every network graph needs beyond the chain rule:
 from __future__ import annotations
 
 from .. import functional as F
-from ..geometry import same_padding
+from ..geometry import ParallelSpec, same_padding
 from .conv import Conv2d
 from .layers import BatchNorm2d, Dropout, GlobalAvgPool2d, ReLU, Upsample
 from .module import Module, ModuleList, Sequential
@@ -78,6 +78,10 @@ class SeparableConv2d(Module):
     def dilation(self):
         return self.depthwise.dilation
 
+    def layer_specs(self):
+        """Its geometry: the depthwise conv, then the pointwise one (BN and ReLU have none)."""
+        return [self.depthwise, self.pointwise]
+
     def forward(self, x):
         x = self.depthwise(x)
         if self.middle_activation:
@@ -117,6 +121,10 @@ class ASPPPooling(Module):
         self.bn = BatchNorm2d(out_channels)
         self.relu = ReLU()
         self.upsample = Upsample()
+
+    def layer_specs(self):
+        """Its geometry: the global pool (broadcast back by the upsampling), then the 1x1 conv."""
+        return [self.pool, self.conv]
 
     def forward(self, x):
         if self.training and x.shape[0] == 1:
@@ -175,6 +183,11 @@ class ASPP(Module):
             ReLU(),
             Dropout(dropout, seed=None if rng is None else int(rng.integers(2**31))),
         ])
+
+    def layer_specs(self):
+        """Its geometry: the branches side by side (named after this block), then the projection."""
+        names = ["1x1", *(f"rate {rate}" for rate in self.rates), "image pooling"]
+        return [ParallelSpec(None, [[branch] for branch in self.branches], names), self.project]
 
     def forward(self, x):
         outputs = [branch(x) for branch in self.branches]

@@ -1,19 +1,18 @@
-"""Receptive fields: known values, modules vs layer lists, the ERF's exact variance, gridding."""
+"""The theoretical receptive field: known values, modules vs layer lists, models describing
+themselves with geometry specs."""
 
+import ast
 import math
+from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")           # no window, ever: figures are only drawn to files
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-import minideeplab as mdl  # noqa: E402
-from minideeplab import nn, viz  # noqa: E402
-from minideeplab import receptive_field as rf  # noqa: E402
-from minideeplab.nn import blocks  # noqa: E402
+import minideeplab as mdl
+from minideeplab import geometry, nn
+from minideeplab import receptive_field as rf
+from minideeplab.models import DeepLabV3Plus
+from minideeplab.nn import blocks
 
 
 @pytest.fixture(autouse=True)
@@ -223,145 +222,107 @@ def test_format_table_lists_every_layer():
     assert lines[-1].split()[:1] == ["pool5"] and "212" in lines[-1].split()
 
 
-# ----------------------------------------------------------------- effective field
+# ------------------------------------------------------- models describe themselves
 
-def uniform_stack(n_layers, k):
-    """n convs of one channel, every weight 1/k^2, no bias, no nonlinearity: a linear blur."""
-    layers = []
-    for _ in range(n_layers):
-        conv = nn.Conv2d(1, 1, k, padding=k // 2, bias=False, dtype=np.float64)
-        conv.weight.data[...] = 1.0 / k ** 2
-        layers.append(conv)
-    return nn.Sequential(layers)
+def test_the_first_names_of_the_specs_are_the_geometry_classes():
+    assert rf.Layer is geometry.LayerSpec is rf.LayerSpec
+    assert rf.GlobalPool is geometry.GlobalPoolSpec
+    assert rf.Upsample is geometry.UpsampleSpec and rf.Upsample is not nn.Upsample
+    assert rf.Parallel is geometry.ParallelSpec
 
 
-@pytest.mark.parametrize("n_layers, k", [(1, 3), (3, 3), (4, 3), (2, 5)])
-def test_erf_variance_of_a_uniform_stack_is_n_k2_minus_1_over_12(n_layers, k):
-    # each layer adds an independent uniform step over k taps, variance (k^2 - 1)/12;
-    # 31x31 keeps the centre output's support (n(k-1)+1 wide) away from the border
-    erf = rf.effective_receptive_field(uniform_stack(n_layers, k), (1, 31, 31), n_samples=2)
-    centre, variance = rf.erf_moments(erf)
-    expected = n_layers * (k ** 2 - 1) / 12
-    assert centre == pytest.approx((15.0, 15.0), abs=1e-12)
-    assert variance == pytest.approx((expected, expected), rel=1e-10)
-    assert erf.sum() == pytest.approx(1.0)
+class TwoLayerModelNewName(nn.Module):
+    """The same model with the protocol's current name, layer_specs(), and geometry specs."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1)
+        self.head = nn.Conv2d(1, 1, 1)
+
+    def layer_specs(self):
+        return [self.conv, geometry.LayerSpec(3, 1, 2, 2, "imagined"), self.head]
+
+    def receptive_field_layers(self):            # the older name is read only without the new
+        raise AssertionError("layer_specs() must win over receptive_field_layers()")
 
 
-def test_erf_support_never_leaves_the_theoretical_field():
-    rng = np.random.default_rng(0)
-    model = nn.Sequential([
-        nn.Conv2d(2, 4, 3, padding=1, rng=rng, dtype=np.float64), nn.ReLU(),
-        nn.Conv2d(4, 4, 3, stride=2, padding=1, rng=rng, dtype=np.float64), nn.ReLU(),
-        nn.Conv2d(4, 4, 3, padding=2, dilation=2, rng=rng, dtype=np.float64), nn.ReLU(),
-        nn.Conv2d(4, 3, 3, padding=3, dilation=3, rng=rng, dtype=np.float64),
-    ])
-    last = rf.receptive_field(model)[-1]
-    # 1, +2 (3x3), +2 (3x3 stride 2), then jump 2: +4*2 (rate 2), +6*2 (rate 3)
-    assert (last.size, last.stride) == (1 + 2 + 2 + 4 * 2 + 6 * 2, 2)
-    output_index = (12, 11)                     # on a 25x25 output of a 49x49 input
-    erf = rf.effective_receptive_field(model, (2, 49, 49), output_index=output_index)
-    top, left, bottom, right = rf.receptive_field_box(last, output_index)
-    rows, cols = np.nonzero(erf)
-    assert rows.size > 0
-    assert rows.min() >= top and rows.max() <= bottom
-    assert cols.min() >= left and cols.max() <= right
+def test_layer_specs_is_the_protocol_and_wins_over_the_older_name():
+    rows = rf.receptive_field(TwoLayerModelNewName())
+    assert [row.size for row in rows] == [3, 7, 7]
+    assert [row.name for row in rows] == ["conv (Conv2d)", "imagined", "head (Conv2d)"]
 
 
-def test_erf_runs_in_eval_mode_and_restores_modes_and_gradients():
-    model = nn.Sequential([nn.Conv2d(1, 2, 3, padding=1, dtype=np.float64),
-                           nn.BatchNorm2d(2), nn.ReLU()])
-    model.astype(np.float64)
-    model.train()
-    rf.effective_receptive_field(model, (1, 9, 9), n_samples=3, channel=1)
-    assert all(module.training for module in model.modules())
-    assert all(np.all(p.grad == 0) for p in model.parameters())
+class TwoBranches(nn.Module):
+    """Parallel branches named after the module that owns them (ParallelSpec(None, ...))."""
+
+    def __init__(self):
+        super().__init__()
+        self.narrow = nn.Conv2d(1, 1, 3, padding=1)
+        self.wide = nn.Conv2d(1, 1, 3, padding=4, dilation=4)
+
+    def layer_specs(self):
+        return [geometry.ParallelSpec(None, [[self.narrow], [self.wide]], ["narrow", "wide"])]
 
 
-def test_erf_bad_input_is_named():
-    model = uniform_stack(1, 3)
-    with pytest.raises(ValueError, match="input_shape"):
-        rf.effective_receptive_field(model, (9, 9))
-    with pytest.raises(ValueError, match="output_index"):
-        rf.effective_receptive_field(model, (1, 9, 9), output_index=(9, 0))
-    with pytest.raises(TypeError, match="backward"):
-        rf.effective_receptive_field(lambda x: x, (1, 9, 9))
+def test_an_unnamed_parallel_spec_takes_its_owners_path_or_class():
+    alone = rf.receptive_field(TwoBranches())
+    assert [row.name for row in alone] == ["TwoBranches[narrow] narrow (Conv2d)",
+                                           "TwoBranches[wide] wide (Conv2d)",
+                                           "TwoBranches: union of 2 branches"]
+    inside = rf.receptive_field(nn.Sequential([nn.Conv2d(1, 1, 1), TwoBranches()]))
+    assert inside[-1].name == "1: union of 2 branches"
+    assert [row.size for row in inside] == [1, 3, 9, 9]    # 1 + 2*4 for the rate-4 branch
 
 
-def test_erf_radius_of_a_uniform_square_is_its_half_width():
-    erf = np.zeros((11, 11))
-    erf[3:8, 3:8] = 1.0                              # a 5x5 square around (5, 5)
-    assert rf.erf_radius(erf, share=1.0) == 2.0
-    assert rf.erf_radius(erf, share=1 / 25) == 0.0   # the centre pixel alone
-    with pytest.raises(ValueError, match="share"):
-        rf.erf_radius(erf, share=0.0)
+def test_the_separable_block_describes_itself_as_depthwise_then_pointwise():
+    block = blocks.SeparableConv2d(2, 3, 3, stride=2, dilation=2, rng=np.random.default_rng(0))
+    rows = rf.receptive_field(block)
+    assert [row.name for row in rows] == ["depthwise (Conv2d)", "pointwise (Conv2d)"]
+    assert [(row.size, row.stride, row.padding) for row in rows] == [(5, 2, 2), (5, 2, 2)]
 
 
-# ------------------------------------------------------------------------ gridding
-
-def test_stacking_equal_rates_leaves_holes_and_hdc_rates_do_not():
-    assert rf.count_holes(rf.gridding_pattern((2, 2, 2), ndim=1)) == 6     # every odd offset
-    assert rf.count_holes(rf.gridding_pattern((2, 2, 2))) == 13 ** 2 - 7 ** 2
-    assert rf.count_holes(rf.gridding_pattern((1, 2, 5))) == 0
-
-
-def test_gridding_pattern_counts_every_path():
-    pattern = rf.gridding_pattern((1, 2, 5))
-    assert pattern.shape == (17, 17)                  # 1 + 2*(1 + 2 + 5)
-    assert pattern.sum() == 9 ** 3                    # 9 taps per layer, 3 layers
-    assert np.array_equal(rf.gridding_pattern((2,), ndim=1), [1, 0, 1, 0, 1])
-
-
-def test_hdc_rule():
-    good = rf.hdc_check((1, 2, 5))
-    assert good.passes and good.max_gaps == (1, 2, 5) and good.holes == 0
-    same = rf.hdc_check((2, 2, 2))
-    assert not same.passes and same.common_factor == 2 and same.holes > 0
-    doubling = rf.hdc_check((2, 4, 8))
-    assert not doubling.passes and not doubling.gap_rule and doubling.max_gaps[1] == 4
-    with pytest.raises(ValueError, match="at least two"):
-        rf.hdc_check((2,))
+def test_default_deeplab_rows_keep_their_numbers():
+    # the numbers of the single-file receptive_field module, before models described themselves
+    rows = rf.receptive_field(DeepLabV3Plus(5))
+    by_name = {row.name: (row.size, row.stride, row.padding, row.start) for row in rows}
+    assert len(rows) == 37
+    assert by_name["backbone.stages.0.1.pointwise (Conv2d)"] == (15, 4, 7, 0)
+    assert by_name["decoder[encoder] aspp[rate 3] aspp.branches.3.0.depthwise (Conv2d)"] == \
+        (279, 16, 139, 0)
+    assert by_name["decoder[encoder] aspp: union of 5 branches"] == (math.inf, 16, 139, 0)
+    assert by_name["decoder[encoder] upsample encoder to stride 4"] == (math.inf, 4, 139, -6)
+    assert by_name["decoder: union of 2 branches"] == (math.inf, 4, 7, 0)
+    assert rows[-1].name == "upsample to the input"
+    assert (rows[-1].size, rows[-1].stride, rows[-1].padding, rows[-1].start) == \
+        (math.inf, 1, 15, -1.5)
 
 
-# ----------------------------------------------------------------------- valid taps
-
-def test_rate_1_uses_every_tap_away_from_the_border():
-    taps = rf.valid_tap_map(1, 16)
-    assert np.all(taps[1:-1, 1:-1] == 1.0)
-    assert taps[0, 0] == pytest.approx(4 / 9)        # a corner: 2x2 of the 3x3 taps inside
+def test_deeplabv3_without_decoder_upsamples_by_the_output_stride():
+    rows = rf.receptive_field(DeepLabV3Plus(5, decoder=False, output_stride=8))
+    assert rows[-1].kind == "upsample" and rows[-1].layer_stride == 1 / 8
+    assert rows[-1].stride == 1 and rows[-1].size == math.inf
 
 
-def test_valid_taps_fall_to_one_ninth_as_the_rate_reaches_the_map_size():
-    fractions = [rf.valid_tap_fraction(rate, 65) for rate in range(1, 80)]
-    assert np.all(np.diff(fractions) <= 0)                      # never increases with the rate
-    assert rf.valid_tap_fraction(65, 65) == pytest.approx(1 / 9)
-    assert rf.valid_tap_fraction(100, 16) == pytest.approx(1 / 9)
-    assert rf.valid_tap_fraction(60, 65) < 0.15
-    with pytest.raises(ValueError, match="rate"):
-        rf.valid_tap_fraction(0, 65)
+def test_per_axis_undoes_the_collapse_of_equal_axes():
+    assert rf.per_axis(7) == (7, 7)
+    assert rf.per_axis((13, 7)) == (13, 7)
+    assert rf.per_axis(math.inf) == (math.inf, math.inf)
 
 
-# --------------------------------------------------------------------------- figures
+def _imported_modules(path):
+    tree = ast.parse(path.read_text())
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names += [node.module or ""] + [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+    return names
 
-def has_title(fig):
-    return bool(fig.get_suptitle()) or any(ax.get_title() for ax in fig.axes)
 
-
-def test_every_figure_draws_with_a_title(tmp_path):
-    rows = rf.receptive_field(vgg16_layers())
-    erf = rf.effective_receptive_field(uniform_stack(3, 3), (1, 15, 15), n_samples=1)
-    image = np.random.default_rng(0).random((3, 64, 64))      # CHW, as the library's images
-    figures = {
-        "atrous": viz.plot_atrous_sampling(),
-        "gridding": viz.plot_gridding(),
-        "valid_taps": viz.plot_valid_tap_fraction(range(1, 20), map_sizes=(8, 16)),
-        "growth": viz.plot_rf_growth(rows),
-        "erf": viz.plot_erf(erf, rf.receptive_field(uniform_stack(3, 3)), title="ERF",
-                            output_index=(7, 7)),
-        "comparison": viz.plot_erf_comparison(erf, erf, rf_size=7),
-        "aspp": viz.plot_aspp_fields(image, output_stride=16, rates=(1, 2, 3)),
-    }
-    for name, fig in figures.items():
-        assert isinstance(fig, Figure), name
-        assert has_title(fig), name
-    viz.plot_gridding(path=tmp_path / "gridding.png")
-    assert (tmp_path / "gridding.png").stat().st_size > 0
+@pytest.mark.parametrize("folder", ["models", "nn"])
+def test_models_and_layers_never_import_the_receptive_field_code(folder):
+    # data flows down: models describe themselves with geometry specs, receptive_field reads them
+    package = Path(mdl.__file__).parent / folder
+    for path in sorted(package.glob("*.py")):
+        assert not any("receptive_field" in name for name in _imported_modules(path)), path
