@@ -42,7 +42,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess by 
 from .. import nn as mdl_nn
 from ..geometry import same_padding
 from ..models.backbone import NATIVE_OUTPUT_STRIDE, stage_schedule
-from ..models.deeplab import DeepLabV3Plus, scale_rates
+from ..models.deeplab import DeepLabV3Plus, deeplab_config, scale_rates
 
 __all__ = ["to_torch", "from_torch", "TorchDeepLabV3Plus", "TorchBackbone", "TorchASPP",
            "TorchASPPPooling", "TorchDecoder", "TorchSeparableConv2d", "TorchConvBNReLU",
@@ -198,33 +198,25 @@ class TorchDeepLabV3Plus(torch_nn.Module):
     stored: torch initialises its own weights (``to_torch`` overwrites them).
     """
 
-    def __init__(self, num_classes, *, in_channels=3, output_stride=16, decoder=True,
-                 separable=True, stem_channels=16, widths=(24, 48, 96, 128), blocks=(2, 2, 2, 2),
-                 aspp_channels=64, aspp_rates=(1, 2, 3), low_level_channels=24,
-                 decoder_channels=64, dropout=0.1, multi_grid=None, seed=0):
+    def __init__(self, num_classes, **options):
         super().__init__()
-        if output_stride > NATIVE_OUTPUT_STRIDE:
+        c = self.config = deeplab_config(num_classes, **options)
+        if c["output_stride"] > NATIVE_OUTPUT_STRIDE:
             raise ValueError(f"output_stride must be at most {NATIVE_OUTPUT_STRIDE}, "
-                             f"got {output_stride!r}")
-        self.config = dict(
-            num_classes=int(num_classes), in_channels=in_channels, output_stride=output_stride,
-            decoder=bool(decoder), separable=bool(separable), stem_channels=stem_channels,
-            widths=tuple(widths), blocks=tuple(blocks), aspp_channels=aspp_channels,
-            aspp_rates=tuple(aspp_rates), low_level_channels=low_level_channels,
-            decoder_channels=decoder_channels, dropout=dropout,
-            multi_grid=None if multi_grid is None else tuple(multi_grid), seed=seed)
-        self.rates = scale_rates(aspp_rates, output_stride)
-        self.backbone = TorchBackbone(in_channels, stem_channels, widths, blocks, output_stride,
-                                      separable, multi_grid)
-        self.aspp = TorchASPP(widths[-1], aspp_channels, self.rates, separable=separable,
-                              dropout=dropout)
-        if decoder:
-            self.decoder = TorchDecoder(aspp_channels, widths[0], num_classes,
-                                        project_channels=low_level_channels,
-                                        channels=decoder_channels, separable=separable)
+                             f"got {c['output_stride']!r}")
+        self.rates = scale_rates(c["aspp_rates"], c["output_stride"])
+        self.backbone = TorchBackbone(c["in_channels"], c["stem_channels"], c["widths"],
+                                      c["blocks"], c["output_stride"], c["separable"],
+                                      c["multi_grid"])
+        self.aspp = TorchASPP(c["widths"][-1], c["aspp_channels"], self.rates,
+                              separable=c["separable"], dropout=c["dropout"])
+        if c["decoder"]:
+            self.decoder = TorchDecoder(c["aspp_channels"], c["widths"][0], c["num_classes"],
+                                        project_channels=c["low_level_channels"],
+                                        channels=c["decoder_channels"], separable=c["separable"])
         else:
             self.decoder = None
-            self.classifier = torch_nn.Conv2d(aspp_channels, num_classes, 1, bias=True)
+            self.classifier = torch_nn.Conv2d(c["aspp_channels"], c["num_classes"], 1, bias=True)
         self.upsample = TorchUpsample()
 
     def forward(self, x):

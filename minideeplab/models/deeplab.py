@@ -30,7 +30,7 @@ from ..nn.layers import Upsample
 from ..nn.module import Module
 from .backbone import Backbone
 
-__all__ = ["DeepLabV3Plus", "scale_rates"]
+__all__ = ["DeepLabV3Plus", "deeplab_config", "scale_rates"]
 
 
 def scale_rates(rates, output_stride, reference_stride=16):
@@ -43,10 +43,37 @@ def scale_rates(rates, output_stride, reference_stride=16):
     return tuple(max(1, int(round(r * factor))) for r in rates)
 
 
+def deeplab_config(num_classes, *, in_channels=3, output_stride=16, decoder=True, separable=True,
+                   stem_channels=16, widths=(24, 48, 96, 128), blocks=(2, 2, 2, 2),
+                   aspp_channels=64, aspp_rates=(1, 2, 3), low_level_channels=24,
+                   decoder_channels=64, dropout=0.1, multi_grid=None, seed=0) -> dict:
+    """The arguments of :class:`DeepLabV3Plus`, checked, as a plain dict (JSON-able).
+
+    The one place the model's options and their defaults are written:
+    ``DeepLabV3Plus(num_classes, **options)`` and its PyTorch twin
+    (:mod:`minideeplab.interop.torch`) both build from this dict, and a
+    checkpoint stores it so the model can be rebuilt.
+
+    >>> deeplab_config(5)["aspp_rates"]
+    (1, 2, 3)
+    """
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    return dict(
+        num_classes=int(num_classes), in_channels=int(in_channels),
+        output_stride=int(output_stride), decoder=bool(decoder), separable=bool(separable),
+        stem_channels=stem_channels, widths=tuple(widths), blocks=tuple(blocks),
+        aspp_channels=aspp_channels, aspp_rates=tuple(aspp_rates),
+        low_level_channels=low_level_channels, decoder_channels=decoder_channels,
+        dropout=dropout, multi_grid=None if multi_grid is None else tuple(multi_grid),
+        seed=seed)
+
+
 class DeepLabV3Plus(Module):
     """DeepLabV3+ with a small separable backbone; ``decoder=False`` gives DeepLabV3.
 
-    Args (all but ``num_classes`` keyword-only):
+    Options (keyword-only, checked and stored by :func:`deeplab_config`, which
+    holds their defaults; ``model.config`` is that dict):
         num_classes: number of classes C; the output is (N, C, H, W) logits.
         in_channels: image channels (3).
         output_stride: 8, 16 or 32, reached by dilation in the backbone.
@@ -66,36 +93,25 @@ class DeepLabV3Plus(Module):
     ``model.backward(dlogits)`` returns dL/d(image) and fills every parameter's grad.
     """
 
-    def __init__(self, num_classes, *, in_channels=3, output_stride=16, decoder=True,
-                 separable=True, stem_channels=16, widths=(24, 48, 96, 128), blocks=(2, 2, 2, 2),
-                 aspp_channels=64, aspp_rates=(1, 2, 3), low_level_channels=24,
-                 decoder_channels=64, dropout=0.1, multi_grid=None, seed=0):
+    def __init__(self, num_classes, **options):
         super().__init__()
-        if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-        rng = np.random.default_rng(seed)
-        self.config = dict(
-            num_classes=int(num_classes), in_channels=in_channels, output_stride=output_stride,
-            decoder=bool(decoder), separable=bool(separable), stem_channels=stem_channels,
-            widths=tuple(widths), blocks=tuple(blocks), aspp_channels=aspp_channels,
-            aspp_rates=tuple(aspp_rates), low_level_channels=low_level_channels,
-            decoder_channels=decoder_channels, dropout=dropout,
-            multi_grid=None if multi_grid is None else tuple(multi_grid), seed=seed)
-        self.num_classes = int(num_classes)
-        self.in_channels = int(in_channels)
-        self.output_stride = int(output_stride)
-        self.rates = scale_rates(aspp_rates, output_stride)
-        self.backbone = Backbone(in_channels, stem_channels, widths, blocks, output_stride,
-                                 separable, multi_grid, rng=rng)
-        self.aspp = ASPP(self.backbone.out_channels, aspp_channels, self.rates,
-                         separable=separable, dropout=dropout, rng=rng)
-        if decoder:
-            self.decoder = Decoder(aspp_channels, self.backbone.low_level_channels, num_classes,
-                                   project_channels=low_level_channels,
-                                   channels=decoder_channels, separable=separable, rng=rng)
+        c = self.config = deeplab_config(num_classes, **options)
+        rng = np.random.default_rng(c["seed"])
+        self.num_classes, self.in_channels = c["num_classes"], c["in_channels"]
+        self.output_stride = c["output_stride"]
+        self.rates = scale_rates(c["aspp_rates"], self.output_stride)
+        self.backbone = Backbone(c["in_channels"], c["stem_channels"], c["widths"], c["blocks"],
+                                 self.output_stride, c["separable"], c["multi_grid"], rng=rng)
+        self.aspp = ASPP(self.backbone.out_channels, c["aspp_channels"], self.rates,
+                         separable=c["separable"], dropout=c["dropout"], rng=rng)
+        if c["decoder"]:
+            self.decoder = Decoder(c["aspp_channels"], self.backbone.low_level_channels,
+                                   self.num_classes, project_channels=c["low_level_channels"],
+                                   channels=c["decoder_channels"], separable=c["separable"],
+                                   rng=rng)
         else:
             self.decoder = None
-            self.classifier = Conv2d(aspp_channels, num_classes, 1, bias=True, rng=rng)
+            self.classifier = Conv2d(c["aspp_channels"], self.num_classes, 1, bias=True, rng=rng)
         self.upsample = Upsample()
 
     def forward(self, x):
