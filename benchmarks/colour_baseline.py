@@ -20,30 +20,35 @@ from pathlib import Path
 # Run from a clone without installing: make the repository's package importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from minideeplab import datasets  # noqa: E402
+from minideeplab.datasets import (  # noqa: E402
+    DATASETS,
+    colour_only_baseline,
+    dataset_info,
+    load_dataset,
+)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="shapes", choices=sorted(datasets.DATASETS))
+    parser.add_argument("--dataset", default="shapes", choices=sorted(DATASETS))
     parser.add_argument("--size", type=int, default=None, help="image side (default 64)")
     parser.add_argument("--n-train", type=int, default=None, help="default 2000")
     parser.add_argument("--n-val", type=int, default=None, help="default 500")
     parser.add_argument("--no-cache", action="store_true", help="regenerate, do not use data/cache")
     args = parser.parse_args(argv)
 
-    info = datasets.dataset_info(args.dataset)
+    info = dataset_info(args.dataset)
     start = time.perf_counter()
-    train = datasets.load_dataset(args.dataset, "train", n=args.n_train, size=args.size,
-                                  cache=not args.no_cache)
-    val = datasets.load_dataset(args.dataset, "val", n=args.n_val, size=args.size,
-                                cache=not args.no_cache)
+    train = load_dataset(args.dataset, "train", n=args.n_train, size=args.size,
+                         cache=not args.no_cache)
+    val = load_dataset(args.dataset, "val", n=args.n_val, size=args.size,
+                       cache=not args.no_cache)
     loaded = time.perf_counter() - start
     print(f"{args.dataset}: {train[0].shape[0]} train and {val[0].shape[0]} val images of "
           f"{train[0].shape[2]}x{train[0].shape[3]} px ({loaded:.1f} s to generate or load)")
 
     start = time.perf_counter()
-    result = datasets.colour_only_baseline(*train, *val, num_classes=info["num_classes"])
+    result = colour_only_baseline(*train, *val, num_classes=info["num_classes"])
     print(f"colour-only baselines fitted and scored in {time.perf_counter() - start:.1f} s\n")
 
     methods = ("nearest_mean", "gaussian")

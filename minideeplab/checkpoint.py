@@ -16,12 +16,12 @@ the target, so a crash never leaves half a checkpoint behind. Loading uses
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .fileio import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model", "CheckpointError", "FORMAT"]
 
@@ -30,23 +30,6 @@ FORMAT = "minideeplab-checkpoint-v1"
 
 class CheckpointError(ValueError):
     """A file that is not a readable minideeplab checkpoint (truncated, foreign, mismatched)."""
-
-
-def atomic_write(path, write) -> None:
-    """Call ``write(file_object)`` on a temporary file, then rename it to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def save_checkpoint(path, model, optimizer=None, metadata=None) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-IGNORE_INDEX = 255
+from .functional.loss import IGNORE_INDEX
 
 
 def _check_num_classes(num_classes) -> int:
@@ -114,6 +114,21 @@ def mean_iou(cm) -> float:
     iou = iou_per_class(cm)
     present = ~np.isnan(iou)
     return float(iou[present].mean()) if present.any() else float("nan")
+
+
+def iou_summary(cm) -> dict:
+    """Every score of one confusion matrix at once, as plain Python numbers.
+
+    Returns:
+        dict with ``pixel_accuracy`` (float, NaN if the matrix is empty), ``miou`` (float, NaN
+        if no class occurs) and ``iou_per_class`` (list of C floats, NaN for a class in
+        neither truth nor prediction).
+    """
+    return {
+        "pixel_accuracy": pixel_accuracy(cm),
+        "miou": mean_iou(cm),
+        "iou_per_class": [float(v) for v in iou_per_class(cm)],
+    }
 
 
 def _window_extreme(labels: np.ndarray, width: int, reduce) -> np.ndarray:
@@ -240,10 +255,9 @@ class SegmentationMetrics:
             floats, NaN for an absent class), ``boundary_miou`` and ``boundary_iou_per_class``
             (the same, counted only within ``boundary_width`` px of a ground-truth boundary).
         """
+        boundary = iou_summary(self.boundary_cm)
         return {
-            "pixel_accuracy": pixel_accuracy(self.cm),
-            "miou": mean_iou(self.cm),
-            "iou_per_class": [float(v) for v in iou_per_class(self.cm)],
-            "boundary_miou": mean_iou(self.boundary_cm),
-            "boundary_iou_per_class": [float(v) for v in iou_per_class(self.boundary_cm)],
+            **iou_summary(self.cm),
+            "boundary_miou": boundary["miou"],
+            "boundary_iou_per_class": boundary["iou_per_class"],
         }

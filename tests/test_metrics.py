@@ -49,6 +49,29 @@ def test_absent_class_is_nan_and_left_out_of_the_mean():
     assert np.isnan(metrics.mean_iou(empty)) and np.isnan(metrics.pixel_accuracy(empty))
 
 
+def test_iou_summary_by_hand():
+    # The matrix of test_confusion_matrix_by_hand, plus a class 3 that never occurs.
+    cm = np.array([[1, 1, 0, 0],
+                   [0, 2, 0, 0],
+                   [1, 0, 1, 0],
+                   [0, 0, 0, 0]])
+    summary = metrics.iou_summary(cm)
+    assert list(summary) == ["pixel_accuracy", "miou", "iou_per_class"]
+    assert summary["pixel_accuracy"] == pytest.approx(4 / 6)
+    assert summary["miou"] == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)   # class 3 left out
+    np.testing.assert_allclose(summary["iou_per_class"][:3], [1 / 3, 2 / 3, 1 / 2])
+    assert np.isnan(summary["iou_per_class"][3])
+    assert all(type(v) is float for v in summary["iou_per_class"])       # plain numbers (JSON)
+    empty = metrics.iou_summary(np.zeros((2, 2), dtype=np.int64))
+    assert np.isnan(empty["miou"]) and np.isnan(empty["pixel_accuracy"])
+
+
+def test_ignore_index_is_the_loss_ignore_index():
+    from minideeplab.functional import loss
+
+    assert metrics.IGNORE_INDEX == loss.IGNORE_INDEX == 255
+
+
 def test_boundary_band_checked_by_eye():
     target = np.zeros((7, 7), dtype=np.int64)
     target[2:5, 2:5] = 1

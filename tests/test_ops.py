@@ -169,12 +169,36 @@ def test_bilinear_backward_conserves_gradient(backend):
         np.testing.assert_allclose(dx.sum(axis=(2, 3)), dout.sum(axis=(2, 3)), rtol=1e-12)
 
 
+def test_bilinear_taps_by_hand():
+    from minideeplab.functional.resize import bilinear_taps
+
+    # 4 -> 2, half-pixel centres: output centres 0.5 and 2.5 fall halfway between two pixels.
+    index0, index1, weight0, weight1 = bilinear_taps(4, 2, align_corners=False)
+    np.testing.assert_array_equal(index0, [0, 2])
+    np.testing.assert_array_equal(index1, [1, 3])
+    np.testing.assert_array_equal(weight0, [0.5, 0.5])
+    np.testing.assert_array_equal(weight1, [0.5, 0.5])
+    # 2 -> 4: sources -0.25 (clamped to 0), 0.25, 0.75, 1.25; the last pixel repeats as index1.
+    index0, index1, weight0, weight1 = bilinear_taps(2, 4, align_corners=False)
+    np.testing.assert_array_equal(index0, [0, 0, 0, 1])
+    np.testing.assert_array_equal(index1, [1, 1, 1, 1])
+    np.testing.assert_array_equal(weight1, [0.0, 0.25, 0.75, 0.25])
+    np.testing.assert_array_equal(weight0, 1.0 - weight1)
+    # 3 -> 5 with aligned corners: sources 0, 0.5, 1, 1.5, 2 (the corners map onto each other).
+    index0, index1, _, weight1 = bilinear_taps(3, 5, align_corners=True)
+    np.testing.assert_array_equal(index0, [0, 0, 1, 1, 2])
+    np.testing.assert_array_equal(index1, [1, 1, 2, 2, 2])
+    np.testing.assert_array_equal(weight1, [0.0, 0.5, 0.0, 0.5, 0.0])
+    # The weights come in the dtype asked for.
+    assert bilinear_taps(3, 5, True, np.float32)[3].dtype == np.float32
+
+
 def test_interpolation_matrix_rows_sum_to_one():
-    from minideeplab.functional.resize import axis_interpolation, interpolation_matrix
+    from minideeplab.functional.resize import bilinear_taps, interpolation_matrix
 
     for in_size, out_size in [(3, 7), (6, 3), (5, 1), (1, 4), (4, 4)]:
         for align_corners in (False, True):
-            matrix = interpolation_matrix(axis_interpolation(in_size, out_size, align_corners),
+            matrix = interpolation_matrix(bilinear_taps(in_size, out_size, align_corners),
                                           in_size)
             assert matrix.shape == (out_size, in_size)
             np.testing.assert_allclose(matrix.sum(axis=1), 1.0, rtol=1e-15)
@@ -504,3 +528,21 @@ def test_relu_propagates_nan_like_torch(backend):
     # a diverging network must show NaN in its loss, not have ReLU turn it into 0
     out, _ = F.relu_forward(np.array([np.nan, -1.0, 2.0]))
     assert np.isnan(out[0]) and out[1] == 0.0 and out[2] == 2.0
+
+
+def test_gradcheck_in_float32_warns_and_says_float64():
+    x = np.random.default_rng(0).standard_normal((1, 1, 4, 4)).astype(np.float32)
+    with pytest.warns(RuntimeWarning, match="float64"):
+        mdl.gradcheck(F.relu_forward, F.relu_backward, (x,))
+
+
+def test_float16_is_refused_on_every_backend(backend):
+    with pytest.raises(TypeError, match="float32 or float64"):
+        F.relu_forward(np.ones((1, 1, 2, 2), dtype=np.float16))
+
+
+def test_a_float64_dout_into_a_float32_backward_is_refused(backend):
+    out, cache = F.conv2d_forward(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 1, 1),
+                                  np.float32))
+    with pytest.raises(TypeError, match="dout must have the forward pass's dtype float32"):
+        F.conv2d_backward(np.ones(out.shape, np.float64), cache)

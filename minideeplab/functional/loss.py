@@ -43,7 +43,11 @@ import numpy as np
 from ._checks import check_array
 
 __all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
-           "SoftmaxCrossEntropyCache"]
+           "SoftmaxCrossEntropyCache", "IGNORE_INDEX"]
+
+#: The label that means "do not learn from (or score) this pixel". Defined once, here at the
+#: bottom of the house: metrics, datasets and figures import it from this module.
+IGNORE_INDEX = 255
 
 
 @dataclass
@@ -75,7 +79,7 @@ def _check_loss_args(logits, target, ignore_index, weight):
             raise ValueError(f"weight must have shape (C,) = ({c},), got {weight.shape}")
 
 
-def softmax_cross_entropy_forward(logits, target, ignore_index=255, weight=None):
+def softmax_cross_entropy_forward(logits, target, ignore_index=IGNORE_INDEX, weight=None):
     """Mean cross-entropy of ``logits`` (N, C, H, W) against labels ``target`` (N, H, W).
 
     ``target`` holds integers in ``[0, C)`` or ``ignore_index``; anything else

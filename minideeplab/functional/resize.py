@@ -59,7 +59,7 @@ from ..geometry import pair
 from ._checks import check_array, check_grad
 
 __all__ = ["bilinear_resize_forward", "bilinear_resize_backward", "BilinearCache",
-           "axis_interpolation", "interpolation_matrix"]
+           "bilinear_taps", "interpolation_matrix"]
 
 
 @dataclass
@@ -67,21 +67,32 @@ class BilinearCache:
     """What the backward pass needs: the input's shape and both axes' taps."""
 
     x_shape: tuple      # (N, C, H, W)
-    rows: tuple         # axis_interpolation(H, H_out, align_corners)
-    cols: tuple         # axis_interpolation(W, W_out, align_corners)
+    rows: tuple         # bilinear_taps(H, H_out, align_corners)
+    cols: tuple         # bilinear_taps(W, W_out, align_corners)
     out_shape: tuple    # (N, C, H_out, W_out)
     dtype: np.dtype
 
 
-def axis_interpolation(in_size: int, out_size: int, align_corners: bool, dtype=np.float64):
-    """The two taps of every output index along one axis.
+def bilinear_taps(in_size: int, out_size: int, align_corners: bool, dtype=np.float64):
+    """The two taps of every output index along one axis: where it reads, and with what weight.
+
+    The project's one set of bilinear taps: this resize, its Numba twin and the
+    datasets (the smooth background noise, the digit glyphs, augmentation's
+    rescale) all interpolate with them, so they all agree on where a pixel reads.
+
+    Args:
+        in_size: ``L_in``, the length of the axis before resizing (>= 1).
+        out_size: ``L_out``, its length after resizing (>= 1).
+        align_corners: the source-coordinate rule of the module docstring.
+        dtype: dtype of the two weight arrays (computed in float64, then cast).
 
     Returns ``(index0, index1, weight0, weight1)``, each of length ``out_size``:
-    output ``i`` is ``weight0[i] * in[index0[i]] + weight1[i] * in[index1[i]]``.
+    output ``i`` is ``weight0[i] * in[index0[i]] + weight1[i] * in[index1[i]]``,
+    with ``index1 = index0 + 1`` except at the last pixel, which repeats.
     The arithmetic follows torch's ``area_pixel_compute_source_index`` (in
     float64), so the same source coordinates come out.
 
-    >>> axis_interpolation(2, 4, align_corners=True)[3]      # weight1 of a 2 -> 4 ramp
+    >>> bilinear_taps(2, 4, align_corners=True)[3]      # weight1 of a 2 -> 4 ramp
     array([0.        , 0.33333333, 0.66666667, 0.        ])
     """
     destination = np.arange(out_size, dtype=np.float64)
@@ -99,7 +110,7 @@ def axis_interpolation(in_size: int, out_size: int, align_corners: bool, dtype=n
 
 
 def interpolation_matrix(axis, in_size: int) -> np.ndarray:
-    """The dense (L_out, L_in) matrix ``A`` of one axis, from :func:`axis_interpolation`.
+    """The dense (L_out, L_in) matrix ``A`` of one axis, from :func:`bilinear_taps`.
 
     Each row has the two weights of one output index (summed where both taps are
     the same pixel), so ``A @ signal`` resizes a 1-D signal.
@@ -167,8 +178,8 @@ def bilinear_resize_forward(x, size, align_corners=False):
     """
     h_out, w_out = _check_resize_args(x, size, align_corners)
     n, c, h, w = x.shape
-    rows = axis_interpolation(h, h_out, bool(align_corners), x.dtype)
-    cols = axis_interpolation(w, w_out, bool(align_corners), x.dtype)
+    rows = bilinear_taps(h, h_out, bool(align_corners), x.dtype)
+    cols = bilinear_taps(w, w_out, bool(align_corners), x.dtype)
     forward, _ = _hot_loops()
     out = forward(np.ascontiguousarray(x), rows, cols)
     cache = BilinearCache(x.shape, rows, cols, (n, c, h_out, w_out), x.dtype)

@@ -3,22 +3,29 @@
 Every function returns a :class:`matplotlib.figure.Figure` and, given ``path``,
 also saves it as a PNG. One style for all (:mod:`.style`); the figures by topic:
 
-* :mod:`.fields` -- receptive fields and atrous sampling;
+* :mod:`.atrous` -- atrous sampling, gridding, taps on padding, ASPP branches;
+* :mod:`.fields` -- receptive-field growth and the effective receptive field;
 * :mod:`.segmentation` -- class palette, colourised masks, overlays, samples, predictions;
 * :mod:`.curves` -- training curves.
 """
 
-from .curves import plot_training_curves
-from .fields import (
-                     plot_aspp_fields,
-                     plot_atrous_sampling,
-                     plot_erf,
-                     plot_erf_comparison,
-                     plot_gridding,
-                     plot_rf_growth,
-                     plot_valid_tap_fraction,
+from .atrous import (
+    plot_aspp_fields,
+    plot_atrous_sampling,
+    plot_gridding,
+    plot_valid_tap_fraction,
 )
-from .segmentation import plot_overlay, plot_predictions
+from .curves import plot_training_curves
+from .fields import plot_erf, plot_erf_comparison, plot_rf_growth
+from .segmentation import (
+    IGNORE_COLOUR,
+    class_palette,
+    colorize_mask,
+    overlay,
+    plot_overlay,
+    plot_predictions,
+    show_samples,
+)
 from .style import STYLE, save_figure
 
 __all__ = [
@@ -26,4 +33,5 @@ __all__ = [
     "plot_atrous_sampling", "plot_gridding", "plot_valid_tap_fraction", "plot_rf_growth",
     "plot_erf", "plot_erf_comparison", "plot_aspp_fields",
     "plot_training_curves", "plot_predictions", "plot_overlay",
+    "class_palette", "colorize_mask", "overlay", "show_samples", "IGNORE_COLOUR",
 ]

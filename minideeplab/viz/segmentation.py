@@ -1,20 +1,180 @@
-"""Segmentation figures: class colours, predictions beside the truth, overlays."""
+"""Segmentation pictures: a colour per class, colour-coded masks, overlays, and the figures
+that show samples and predictions beside the truth.
+
+Label maps are (H, W) integer arrays of class indices; 255 (``IGNORE_INDEX``) marks pixels to
+ignore and is drawn white. Class 0 (background) is black, so objects stand out.
+"""
 
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 from matplotlib.patches import Patch
 
+from ..functional.loss import IGNORE_INDEX
+from ..images import to_hwc
 from .style import as_image, finish, new_figure, styled
 
-__all__ = ["plot_predictions", "plot_overlay"]
+__all__ = ["IGNORE_COLOUR", "class_palette", "colorize_mask", "overlay", "show_samples",
+           "plot_predictions", "plot_overlay"]
+
+# Hand-picked, mutually distinct colours; class 0 (background) is black so objects stand out.
+_PALETTE = np.array([
+    (0.00, 0.00, 0.00),   # 0 background: black
+    (0.89, 0.10, 0.11),   # red
+    (0.22, 0.49, 0.72),   # blue
+    (0.30, 0.69, 0.29),   # green
+    (1.00, 0.50, 0.00),   # orange
+    (0.60, 0.31, 0.64),   # purple
+    (1.00, 1.00, 0.20),   # yellow
+    (0.09, 0.75, 0.81),   # cyan
+    (0.97, 0.51, 0.75),   # pink
+    (0.65, 0.34, 0.16),   # brown
+    (0.55, 0.55, 0.55),   # grey
+    (0.74, 0.74, 0.13),   # olive
+    (0.50, 0.85, 0.60),   # mint
+    (0.40, 0.30, 0.90),   # indigo
+])
+IGNORE_COLOUR = (1.0, 1.0, 1.0)  # 255 (ignore) is drawn white
+
+
+def _check_count(value, name: str) -> int:
+    """A positive int (``num_classes``, ``n``), or an error naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def class_palette(num_classes: int) -> np.ndarray:
+    """A fixed colour per class, (num_classes, 3) float in [0, 1]; class 0 is black.
+
+    Beyond the hand-picked colours, hues are spread by the golden ratio so that neighbours in
+    the class order still look different.
+    """
+    num_classes = _check_count(num_classes, "num_classes")
+    if num_classes <= len(_PALETTE):
+        return _PALETTE[:num_classes].copy()
+    from matplotlib.colors import hsv_to_rgb
+
+    extra = num_classes - len(_PALETTE)
+    hues = (np.arange(extra) * 0.618033988749895 + 0.1) % 1.0
+    hsv = np.stack([hues, np.full(extra, 0.75), np.full(extra, 0.9)], axis=1)
+    return np.concatenate([_PALETTE, hsv_to_rgb(hsv)])
+
+
+def _check_label_map(mask, num_classes: int, name: str = "mask") -> np.ndarray:
+    mask = np.asarray(mask)
+    if not np.issubdtype(mask.dtype, np.integer):
+        raise TypeError(f"{name} must be an integer array of class indices, got {mask.dtype}")
+    bad = (mask < 0) | ((mask >= num_classes) & (mask != IGNORE_INDEX))
+    if bad.any():
+        raise ValueError(f"{name} has values outside [0, {num_classes}) that are not "
+                         f"{IGNORE_INDEX}: {np.unique(mask[bad])[:10].tolist()}")
+    return mask
+
+
+def colorize_mask(mask, num_classes: int) -> np.ndarray:
+    """Colour-code a label map: (H, W) int -> (H, W, 3) float in [0, 1]; 255 (ignore) is white."""
+    num_classes = _check_count(num_classes, "num_classes")
+    mask = _check_label_map(mask, num_classes)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be an (H, W) array, got shape {mask.shape}")
+    # Look-up table with room for 255, so one fancy-indexing step colours every pixel.
+    table = np.zeros((max(num_classes, IGNORE_INDEX + 1), 3))
+    table[:num_classes] = class_palette(num_classes)
+    table[IGNORE_INDEX] = IGNORE_COLOUR
+    return table[mask]
+
+
+def _rgb(image, name: str = "image") -> np.ndarray:
+    """(3, H, W) or (H, W, 3) -> (H, W, 3) float64 clipped to [0, 1], for imshow."""
+    image = to_hwc(image, name)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name} must be (3, H, W) or (H, W, 3), got shape {image.shape}")
+    return np.clip(image.astype(np.float64), 0.0, 1.0)
+
+
+def overlay(image, mask, alpha: float = 0.5, num_classes: int | None = None) -> np.ndarray:
+    """Blend class colours over an image: (H, W, 3) float in [0, 1].
+
+    Background (0) and ignore (255) pixels show the image unchanged; every other pixel is
+    ``(1 - alpha) * image + alpha * colour(class)``.
+
+    Args:
+        image: (3, H, W) or (H, W, 3) floats in [0, 1].
+        mask: (H, W) integer labels, e.g. a prediction.
+        alpha: opacity of the class colours, in [0, 1].
+        num_classes: for the palette; default ``mask.max() + 1`` (ignoring 255).
+    """
+    image = _rgb(image)
+    mask = np.asarray(mask)
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"mask must have the image's (H, W) {image.shape[:2]}, got {mask.shape}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if num_classes is None:
+        valid = mask[mask != IGNORE_INDEX]
+        num_classes = int(valid.max()) + 1 if valid.size else 1
+    colours = colorize_mask(mask, num_classes)
+    labelled = ((mask != 0) & (mask != IGNORE_INDEX))[:, :, None]
+    return np.where(labelled, (1 - alpha) * image + alpha * colours, image)
+
+
+@styled
+def show_samples(images, masks, class_names=None, n: int = 8, path=None):
+    """A grid of the first ``n`` samples: images on top, colour-coded masks below, and a legend.
+
+    Args:
+        images: (N, 3, H, W) floats in [0, 1].
+        masks: (N, H, W) integer labels (255 = ignore, drawn white).
+        class_names: names indexed by class id; default "class 0", "class 1", ...
+        n: how many samples to show (at most N).
+        path: if given, also save the figure there (e.g. "samples.png").
+
+    Returns:
+        a ``matplotlib.figure.Figure`` (made without pyplot, so it does not pop up or pile up in
+        pyplot's state; Jupyter displays a returned Figure by itself).
+    """
+    images, masks = np.asarray(images), np.asarray(masks)
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be (N, 3, H, W), got shape {images.shape}")
+    if masks.shape != images.shape[:1] + images.shape[2:]:
+        raise ValueError(f"masks must be (N, H, W) matching images, got shape {masks.shape}")
+    n = min(_check_count(n, "n"), images.shape[0])
+    if class_names is None:
+        valid = masks[:n][masks[:n] != IGNORE_INDEX]
+        num_classes = int(valid.max()) + 1 if valid.size else 1
+        class_names = [f"class {k}" for k in range(num_classes)]
+    class_names = list(class_names)
+    num_classes = len(class_names)
+
+    figure = new_figure(1.7 * n + 1.8, 3.9)
+    axes = figure.subplots(2, n, squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(_rgb(images[i]), interpolation="nearest")
+        axes[0, i].set_title(f"image {i}", fontsize=9)
+        axes[1, i].imshow(colorize_mask(masks[i], num_classes), interpolation="nearest")
+        axes[1, i].set_title(f"mask {i}", fontsize=9)
+        for axis in axes[:, i]:
+            axis.set_xticks([])
+            axis.set_yticks([])
+    palette = class_palette(num_classes)
+    handles = [Patch(facecolor=palette[k], edgecolor="black", label=f"{k} {class_names[k]}")
+               for k in range(num_classes)]
+    if (masks[:n] == IGNORE_INDEX).any():
+        handles.append(Patch(facecolor=IGNORE_COLOUR, edgecolor="black",
+                             label=f"{IGNORE_INDEX} ignore"))
+    figure.legend(handles=handles, loc="outside right center", fontsize=8, title="classes")
+    figure.suptitle(f"{n} samples: images (top) and ground-truth masks (bottom)", fontsize=10)
+    return finish(figure, path)
 
 
 @styled
 def plot_predictions(model, images, masks, class_names, title: str = "Predictions", path=None):
     """Rows: image, ground truth, prediction (eval mode), for up to 8 images."""
-    from ..datasets import class_palette, colorize_mask
-
     images, masks = np.asarray(images), np.asarray(masks)
     n = min(len(images), 8)
     predictions = model.predict(images[:n].astype(model.dtype))
@@ -45,8 +205,6 @@ def plot_overlay(image, prediction, class_names, title: str = "Prediction", path
     The middle panel shows the colours as the legend lists them; blended over the image
     (right) they mix with its colours, which shows where the classes sit in the picture.
     """
-    from ..datasets import class_palette, colorize_mask, overlay
-
     picture = as_image(image)
     num_classes = len(class_names)
     fig = new_figure(11, 4.0)

@@ -22,6 +22,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..images import to_hwc
+
 __all__ = ["STYLE", "TAP_COLOUR", "FIELD_COLOUR", "RF_BOX_COLOUR", "save_figure", "styled",
            "finish", "new_figure", "as_image", "integer_ticks", "show_image"]
 
@@ -74,12 +76,10 @@ def new_figure(width: float, height: float) -> Figure:
 
 def as_image(image, name: str = "image") -> np.ndarray:
     """An (H, W) or (H, W, 3) float array for imshow; accepts (3, H, W) too."""
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[0] in (1, 3) and image.shape[-1] not in (1, 3):
-        image = np.moveaxis(image, 0, -1)           # CHW (the library's layout) -> HWC
+    image = to_hwc(image, name)                     # CHW (the library's layout) -> HWC
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
+    if image.ndim == 3 and image.shape[-1] != 3:
         raise ValueError(f"{name} must be (H, W), (H, W, 3) or (3, H, W), got {image.shape}")
     image = image.astype(np.float64)
     low, high = float(image.min()), float(image.max())

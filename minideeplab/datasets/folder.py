@@ -1,0 +1,134 @@
+"""Your own segmentation data: a folder of images and index-mask PNGs, read as model inputs.
+
+The layout ``load_folder`` expects, and the rules for masks, are in its docstring and in
+data/README.md; ``read_image`` reads one picture (what ``minideeplab predict`` feeds the model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..functional.loss import IGNORE_INDEX
+from ..images import hwc_to_chw
+from ._checks import check_int
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _read_image_rgb(path: Path) -> np.ndarray:
+    """A PNG/JPEG as (H, W, 3) float32 in [0, 1]: grayscale becomes 3 channels, alpha is dropped."""
+    from PIL import Image  # Pillow comes with matplotlib; imported here so it is only needed here
+
+    with Image.open(path) as picture:
+        picture.load()
+        if picture.mode in ("I;16", "I;16B", "I;16L"):             # 16-bit grayscale
+            gray = np.asarray(picture, dtype=np.float32) / 65535.0
+            return np.repeat(gray[:, :, None], 3, axis=2)
+        if picture.mode != "RGB":
+            # L, LA, P, RGBA, CMYK, 1 ...: Pillow knows how to make each of them RGB.
+            picture = picture.convert("RGB")
+        return np.asarray(picture, dtype=np.float32) / 255.0
+
+
+def read_image(path) -> np.ndarray:
+    """Read a PNG/JPEG as a model input: (3, H, W) float32 in [0, 1]."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image {path} does not exist")
+    try:
+        return hwc_to_chw(_read_image_rgb(path))
+    except OSError as error:
+        raise ValueError(f"image {path} is not a readable PNG/JPEG ({error})") from None
+
+
+def _read_mask(path: Path) -> np.ndarray:
+    """An index-mask PNG as (H, W) int64: each pixel value is a class index (255 = ignore)."""
+    from PIL import Image
+
+    with Image.open(path) as picture:
+        picture.load()
+        if picture.mode not in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L"):
+            raise ValueError(
+                f"mask {path} has mode {picture.mode}; a mask must be a single-channel image "
+                f"whose pixel values are class indices (PNG mode L or P), not colours")
+        # For a palette (P) image this gives the palette *indices*, which is what we want.
+        return np.asarray(picture).astype(np.int64)
+
+
+def _pair_files(root: Path) -> list:
+    """``[(image file, mask file), ...]`` sorted by stem, or a ValueError naming what is wrong."""
+    image_dir, mask_dir = root / "images", root / "masks"
+    for folder in (image_dir, mask_dir):
+        if not folder.is_dir():
+            raise ValueError(f"path {root} must contain an {folder.name}/ subfolder ({folder} "
+                             f"is missing)")
+    images_by_stem = {}
+    for file in sorted(image_dir.iterdir()):
+        if file.is_file() and file.suffix.lower() in _IMAGE_SUFFIXES:
+            if file.stem in images_by_stem:
+                raise ValueError(f"two images share the stem {file.stem!r}: "
+                                 f"{images_by_stem[file.stem]} and {file}")
+            images_by_stem[file.stem] = file
+    masks_by_stem = {file.stem: file for file in sorted(mask_dir.iterdir())
+                     if file.is_file() and file.suffix.lower() == ".png"}
+    if not images_by_stem:
+        raise ValueError(f"{image_dir} contains no images (.png, .jpg or .jpeg)")
+    for stem, file in images_by_stem.items():
+        if stem not in masks_by_stem:
+            raise ValueError(f"image {file} has no mask: expected {mask_dir / (stem + '.png')}")
+    for stem, file in masks_by_stem.items():
+        if stem not in images_by_stem:
+            raise ValueError(f"mask {file} has no image with the stem {stem!r} in {image_dir}")
+    return [(images_by_stem[stem], masks_by_stem[stem]) for stem in sorted(images_by_stem)]
+
+
+def load_folder(path, num_classes: int):
+    """Read your own segmentation data from a folder laid out as::
+
+        path/
+          images/  cat.png  dog.jpg  ...    RGB, grayscale or RGBA (PNG or JPEG)
+          masks/   cat.png  dog.png  ...    one index-mask PNG per image, same stem, same size
+
+    A mask pixel holds the class index 0..num_classes-1, or 255 for "ignore" (borders, unsure
+    pixels). Save masks as 8-bit grayscale (mode L) or palette (mode P) PNGs, never JPEG (lossy
+    compression changes the labels). All images must have the same size (no resizing is done,
+    so the labels stay exact): resize them beforehand, or crop with ``augment``.
+
+    Returns:
+        images (N, 3, H, W) float32 in [0, 1], masks (N, H, W) int64, in order of file stem.
+
+    Raises:
+        ValueError naming the file: missing or empty folder, an image without a mask (or a mask
+        without an image), image/mask size mismatch, sizes differing across the folder, a mask
+        value outside [0, num_classes) that is not 255.
+    """
+    num_classes = check_int(num_classes, "num_classes", minimum=1)
+    if num_classes > IGNORE_INDEX:
+        raise ValueError(f"num_classes must be <= {IGNORE_INDEX} ({IGNORE_INDEX} means ignore), "
+                         f"got {num_classes}")
+    root = Path(path)
+    if not root.is_dir():
+        raise ValueError(f"path {root} is not a folder")
+
+    pairs = _pair_files(root)
+    images, masks = [], []
+    for image_file, mask_file in pairs:
+        image = _read_image_rgb(image_file)
+        mask = _read_mask(mask_file)
+        if image.shape[:2] != mask.shape:
+            raise ValueError(f"image {image_file} is {image.shape[0]}x{image.shape[1]} (HxW) but "
+                             f"its mask {mask_file} is {mask.shape[0]}x{mask.shape[1]}")
+        if images and image.shape != images[0].shape:
+            first = pairs[0][0]
+            raise ValueError(f"image {image_file} is {image.shape[0]}x{image.shape[1]} but "
+                             f"{first} is {images[0].shape[0]}x{images[0].shape[1]}: all images "
+                             f"in a folder must have the same size (resize them beforehand)")
+        bad = np.unique(mask[(mask >= num_classes) & (mask != IGNORE_INDEX)])
+        if bad.size:
+            raise ValueError(f"mask {mask_file} has values {bad[:10].tolist()} outside "
+                             f"[0, {num_classes}) that are not {IGNORE_INDEX} (ignore)")
+        images.append(image)
+        masks.append(mask)
+    return hwc_to_chw(np.stack(images)), np.stack(masks)
