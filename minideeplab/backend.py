@@ -23,6 +23,8 @@ import contextlib
 import importlib.util
 import os
 
+from .errors import InputError
+
 __all__ = ["BACKENDS", "numba_available", "get_backend", "set_backend", "use_backend"]
 
 BACKENDS = ("numba", "numpy")
@@ -37,11 +39,11 @@ def _default_backend() -> str:
     requested = os.environ.get("MINIDEEPLAB_BACKEND", "").strip().lower()
     if requested:
         if requested not in BACKENDS:
-            raise ValueError(
+            raise InputError(
                 f"MINIDEEPLAB_BACKEND must be one of {BACKENDS}, got {requested!r}"
             )
         if requested == "numba" and not numba_available():
-            raise ValueError("MINIDEEPLAB_BACKEND=numba but numba is not installed")
+            raise InputError("MINIDEEPLAB_BACKEND=numba but numba is not installed")
         return requested
     return "numba" if numba_available() else "numpy"
 
@@ -58,9 +60,9 @@ def set_backend(name: str) -> None:
     """Choose the backend for every op from now on."""
     global _backend
     if name not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+        raise InputError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name == "numba" and not numba_available():
-        raise ValueError("backend 'numba' needs the numba package, which is not installed")
+        raise InputError("backend 'numba' needs the numba package, which is not installed")
     _backend = name
 
 

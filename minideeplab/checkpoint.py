@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from .fileio import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model", "CheckpointError", "FORMAT"]
@@ -28,7 +29,7 @@ __all__ = ["save_checkpoint", "load_checkpoint", "load_model", "CheckpointError"
 FORMAT = "minideeplab-checkpoint-v1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError):
     """A file that is not a readable minideeplab checkpoint (truncated, foreign, mismatched)."""
 
 

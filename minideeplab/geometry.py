@@ -34,6 +34,8 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
+from .errors import InputError, InputTypeError
+
 __all__ = [
     "pair",
     "effective_kernel",
@@ -62,9 +64,9 @@ def pair(value, name: str = "value", minimum: int | None = None) -> tuple[int, i
     ):
         result = (int(value[0]), int(value[1]))
     else:
-        raise TypeError(f"{name} must be an int or an (h, w) pair of ints, got {value!r}")
+        raise InputTypeError(f"{name} must be an int or an (h, w) pair of ints, got {value!r}")
     if minimum is not None and min(result) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        raise InputError(f"{name} must be >= {minimum}, got {value!r}")
     return result
 
 
@@ -111,7 +113,7 @@ def same_padding(kernel_size, dilation=1) -> tuple[int, int]:
     """
     span = effective_kernel(kernel_size, dilation)
     if span[0] % 2 == 0 or span[1] % 2 == 0:
-        raise ValueError(
+        raise InputError(
             f"a kernel of effective size {span} has no centre; 'same' padding needs an odd "
             "effective kernel d*(k-1)+1"
         )
@@ -128,9 +130,9 @@ def check_kernel_size(kernel_size, name: str = "kernel_size") -> int:
     3
     """
     if not isinstance(kernel_size, numbers.Integral) or isinstance(kernel_size, bool):
-        raise TypeError(f"{name} must be an int, got {kernel_size!r}")
+        raise InputTypeError(f"{name} must be an int, got {kernel_size!r}")
     if kernel_size < 1:
-        raise ValueError(f"{name} must be >= 1, got {kernel_size!r}")
+        raise InputError(f"{name} must be >= 1, got {kernel_size!r}")
     return int(kernel_size)
 
 
@@ -146,12 +148,12 @@ def check_rates(rates, name: str = "rates") -> tuple[int, ...]:
     if isinstance(rates, numbers.Integral):
         rates = (rates,)
     if not isinstance(rates, (tuple, list)) or not rates:
-        raise TypeError(f"{name} must be a non-empty sequence of ints, got {rates!r}")
+        raise InputTypeError(f"{name} must be a non-empty sequence of ints, got {rates!r}")
     for rate in rates:
         if not isinstance(rate, numbers.Integral) or isinstance(rate, bool):
-            raise TypeError(f"{name} must hold ints, got {rate!r}")
+            raise InputTypeError(f"{name} must hold ints, got {rate!r}")
         if rate < 1:
-            raise ValueError(f"every rate in {name} must be >= 1, got {rate!r}")
+            raise InputError(f"every rate in {name} must be >= 1, got {rate!r}")
     return tuple(int(rate) for rate in rates)
 
 

@@ -28,6 +28,8 @@ import warnings
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["rel_error", "numerical_vjp", "check_op", "check_module", "gradcheck"]
 
 
@@ -43,7 +45,7 @@ def rel_error(a, b) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"rel_error needs equal shapes, got {a.shape} and {b.shape}")
+        raise InputError(f"rel_error needs equal shapes, got {a.shape} and {b.shape}")
     denominator = np.linalg.norm(a) + np.linalg.norm(b)
     if denominator == 0.0:
         return 0.0
@@ -132,7 +134,7 @@ def check_op(forward, backward, inputs, wrt=(0,), kwargs=None, seed=0, h=1e-6,
     if not isinstance(grads, tuple):
         grads = (grads,)
     if len(grads) < len(wrt):
-        raise ValueError(f"backward returned {len(grads)} gradients, wrt asks for {len(wrt)}")
+        raise InputError(f"backward returned {len(grads)} gradients, wrt asks for {len(wrt)}")
     errors = {}
     for grad, position in zip(grads[:len(wrt)], wrt, strict=True):
         target = inputs[position]

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["to_hwc", "hwc_to_chw"]
 
 # A leading axis of this length is read as channels: grey (1) or RGB (3).
@@ -38,7 +40,7 @@ def to_hwc(image, name: str = "image") -> np.ndarray:
     """
     image = np.asarray(image)
     if image.ndim not in (2, 3):
-        raise ValueError(f"{name} must be (H, W), (H, W, C) or (C, H, W), got shape "
+        raise InputError(f"{name} must be (H, W), (H, W, C) or (C, H, W), got shape "
                          f"{image.shape}")
     if (image.ndim == 3 and image.shape[0] in _CHANNEL_COUNTS
             and image.shape[-1] not in _CHANNEL_COUNTS):
@@ -57,5 +59,5 @@ def hwc_to_chw(image) -> np.ndarray:
     """
     image = np.asarray(image)
     if image.ndim < 3:
-        raise ValueError(f"image must be (H, W, C) or (N, H, W, C), got shape {image.shape}")
+        raise InputError(f"image must be (H, W, C) or (N, H, W, C), got shape {image.shape}")
     return np.ascontiguousarray(np.moveaxis(image, -1, -3))

@@ -24,31 +24,32 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError, InputTypeError
 from .functional.loss import IGNORE_INDEX
 
 
 def _check_num_classes(num_classes) -> int:
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
+        raise InputTypeError(f"num_classes must be an int, got {type(num_classes).__name__}")
     if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        raise InputError(f"num_classes must be >= 1, got {num_classes}")
     return int(num_classes)
 
 
 def _check_labels(labels, name: str) -> np.ndarray:
     if not isinstance(labels, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array of integer labels, "
-                        f"got {type(labels).__name__}")
+        raise InputTypeError(f"{name} must be a numpy array of integer labels, "
+                             f"got {type(labels).__name__}")
     if not np.issubdtype(labels.dtype, np.integer):
         hint = " (take argmax over the class axis first)" if name == "pred" else ""
-        raise TypeError(f"{name} must have an integer dtype, got {labels.dtype}{hint}")
+        raise InputTypeError(f"{name} must have an integer dtype, got {labels.dtype}{hint}")
     return labels
 
 
 def _check_cm(cm) -> np.ndarray:
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"cm must be a square (C, C) confusion matrix, got shape {cm.shape}")
+        raise InputError(f"cm must be a square (C, C) confusion matrix, got shape {cm.shape}")
     return cm
 
 
@@ -71,18 +72,18 @@ def confusion_matrix(pred, target, num_classes: int, ignore_index: int = IGNORE_
     pred = _check_labels(pred, "pred")
     target = _check_labels(target, "target")
     if pred.shape != target.shape:
-        raise ValueError(f"pred and target must have the same shape, got pred {pred.shape} "
+        raise InputError(f"pred and target must have the same shape, got pred {pred.shape} "
                          f"and target {target.shape}")
     counted = target != ignore_index
     truth = target[counted].astype(np.int64)
     guess = pred[counted].astype(np.int64)
     if truth.size and (truth.min() < 0 or truth.max() >= num_classes):
         bad = np.unique(truth[(truth < 0) | (truth >= num_classes)])
-        raise ValueError(f"target has labels {bad[:10].tolist()} outside [0, {num_classes}) "
+        raise InputError(f"target has labels {bad[:10].tolist()} outside [0, {num_classes}) "
                          f"that are not ignore_index={ignore_index}")
     if guess.size and (guess.min() < 0 or guess.max() >= num_classes):
         bad = np.unique(guess[(guess < 0) | (guess >= num_classes)])
-        raise ValueError(f"pred has labels {bad[:10].tolist()} outside [0, {num_classes}) "
+        raise InputError(f"pred has labels {bad[:10].tolist()} outside [0, {num_classes}) "
                          f"(at pixels that are not ignored)")
     bins = np.bincount(truth * num_classes + guess, minlength=num_classes * num_classes)
     return bins.reshape(num_classes, num_classes).astype(np.int64)
@@ -178,9 +179,9 @@ def boundary_mask(target, width: int = 3, ignore_index: int = IGNORE_INDEX) -> n
     """
     target = _check_labels(target, "target")
     if target.ndim not in (2, 3):
-        raise ValueError(f"target must be (H, W) or (N, H, W), got shape {target.shape}")
+        raise InputError(f"target must be (H, W) or (N, H, W), got shape {target.shape}")
     if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-        raise ValueError(f"width must be an int >= 1, got {width!r}")
+        raise InputError(f"width must be an int >= 1, got {width!r}")
     labels = target.astype(np.int64)
     ignored = labels == ignore_index
     # Ignore pixels must not win the max or the min: give them a value that loses each contest.
@@ -219,7 +220,7 @@ class SegmentationMetrics:
         self.ignore_index = ignore_index
         if isinstance(boundary_width, bool) or not isinstance(boundary_width, (int, np.integer)) \
                 or boundary_width < 1:
-            raise ValueError(f"boundary_width must be an int >= 1, got {boundary_width!r}")
+            raise InputError(f"boundary_width must be an int >= 1, got {boundary_width!r}")
         self.boundary_width = int(boundary_width)
         self.reset()
 
@@ -239,7 +240,7 @@ class SegmentationMetrics:
         target = _check_labels(target, "target")
         if isinstance(pred, np.ndarray) and np.issubdtype(pred.dtype, np.floating):
             if pred.ndim != target.ndim + 1 or pred.shape[1] != self.num_classes:
-                raise ValueError(f"pred scores must be (N, {self.num_classes}, H, W) for target "
+                raise InputError(f"pred scores must be (N, {self.num_classes}, H, W) for target "
                                  f"{target.shape}, got {pred.shape}")
             pred = pred.argmax(axis=1)
         self.cm += confusion_matrix(pred, target, self.num_classes, self.ignore_index)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["SGD", "Adam", "poly_lr", "PolyLR"]
 
 
@@ -16,9 +18,9 @@ class Optimizer:
     def __init__(self, parameters, lr):
         self.parameters = list(parameters)
         if not self.parameters:
-            raise ValueError("parameters is empty: nothing to optimise")
+            raise InputError("parameters is empty: nothing to optimise")
         if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
+            raise InputError(f"lr must be > 0, got {lr!r}")
         self.lr = float(lr)
         self.step_count = 0
 
@@ -42,7 +44,7 @@ class Optimizer:
         for i, parameter in enumerate(self.parameters):
             value = np.asarray(state[f"{name}.{i}"])
             if value.shape != parameter.data.shape:
-                raise ValueError(f"optimizer state {name}.{i} has shape {value.shape}, the "
+                raise InputError(f"optimizer state {name}.{i} has shape {value.shape}, the "
                                  f"parameter has {parameter.data.shape}")
             slots.append(value.astype(parameter.data.dtype).copy())
         return slots
@@ -58,9 +60,9 @@ class SGD(Optimizer):
     def __init__(self, parameters, lr=0.01, momentum=0.9, weight_decay=0.0):
         super().__init__(parameters, lr)
         if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+            raise InputError(f"momentum must be in [0, 1), got {momentum!r}")
         if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+            raise InputError(f"weight_decay must be >= 0, got {weight_decay!r}")
         self.momentum = float(momentum)
         self.weight_decay = float(weight_decay)
         self.velocity = [np.zeros_like(p.data) for p in self.parameters]
@@ -97,7 +99,7 @@ class Adam(Optimizer):
         super().__init__(parameters, lr)
         self.beta1, self.beta2 = (float(b) for b in betas)
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(f"betas must be in [0, 1), got {betas!r}")
+            raise InputError(f"betas must be in [0, 1), got {betas!r}")
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)
         self.m = [np.zeros_like(p.data) for p in self.parameters]
@@ -135,7 +137,7 @@ def poly_lr(base_lr, step, total_steps, power=0.9, warmup_steps=0):
     to ``base_lr``. ``step`` counts from 0.
     """
     if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        raise InputError(f"total_steps must be >= 1, got {total_steps}")
     if warmup_steps and step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
     progress = min(step, total_steps) / total_steps

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
 from .nn.conv import Conv2d
 from .nn.module import Module, record_calls
 
@@ -81,7 +82,7 @@ def summary(model: Module, input_shape) -> Summary:
     if len(shape) == 3:
         shape = (1, *shape)
     if len(shape) != 4:
-        raise ValueError(f"input_shape must be (C, H, W) or (N, C, H, W), got {input_shape}")
+        raise InputError(f"input_shape must be (C, H, W) or (N, C, H, W), got {input_shape}")
     names = {id(module): name for name, module in model.named_modules()}
     calls = []
     with record_calls(lambda module, inputs, out: calls.append((module, out))):

@@ -99,3 +99,33 @@ def test_ablation_runs_every_variant(tmp_path, capsys):
     for variant in ("V3+ (decoder)", "V3 (no decoder)", "standard convs", "OS 8"):
         assert variant in text
     assert (tmp_path / "ablation" / "ablation.txt").is_file()
+
+
+def test_input_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "missing.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "missing.npz" in err and "Traceback" not in err
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    # a ValueError that is not an input error (here: raised inside a command, as a
+    # broken backward pass would) must not be swallowed into "error: ..."
+    from minideeplab.cli import inspect
+
+    def broken(args):
+        raise ValueError("operands could not be broadcast together")
+
+    monkeypatch.setattr(inspect, "_cmd_summary", broken)
+    with pytest.raises(ValueError, match="broadcast"):
+        main(["summary"])
+
+
+def test_training_options_default_to_train_config():
+    from minideeplab.cli import build_parser
+    from minideeplab.train import TrainConfig
+
+    args = build_parser().parse_args(["train"])
+    config = TrainConfig()
+    for option in ("steps", "batch_size", "n_train", "n_val", "n_test", "image_size",
+                   "eval_every", "checkpoint_every", "warmup_steps", "seed", "optimizer"):
+        assert getattr(args, option) == getattr(config, option), option

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
 from ..functional.loss import IGNORE_INDEX
 from ._checks import check_int
 from .resize import resize_bilinear, resize_nearest
@@ -27,31 +28,31 @@ def _crop_or_pad(rng: np.random.Generator, length: int, target: int):
 def _check_augment_args(images, masks, rng, scale_range, crop_size):
     """The checked ``((low, high) or None, crop_h, crop_w)``; an error naming a bad argument."""
     if not isinstance(images, np.ndarray) or images.ndim != 4:
-        raise ValueError(f"images must be an (N, C, H, W) array, got "
+        raise InputError(f"images must be an (N, C, H, W) array, got "
                          f"{getattr(images, 'shape', type(images).__name__)}")
     if not np.issubdtype(images.dtype, np.floating):
-        raise TypeError(f"images must have a floating dtype, got {images.dtype}")
+        raise InputTypeError(f"images must have a floating dtype, got {images.dtype}")
     if not isinstance(masks, np.ndarray) or masks.shape != images.shape[:1] + images.shape[2:]:
-        raise ValueError(f"masks must be an (N, H, W) array matching images "
+        raise InputError(f"masks must be an (N, H, W) array matching images "
                          f"{images.shape[:1] + images.shape[2:]}, got "
                          f"{getattr(masks, 'shape', type(masks).__name__)}")
     if not np.issubdtype(masks.dtype, np.integer) or np.iinfo(masks.dtype).max < IGNORE_INDEX:
-        raise TypeError(f"masks must have an integer dtype that can hold {IGNORE_INDEX}, "
-                        f"got {masks.dtype}")
+        raise InputTypeError(f"masks must have an integer dtype that can hold {IGNORE_INDEX}, "
+                             f"got {masks.dtype}")
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                        f"got {type(rng).__name__}")
+        raise InputTypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                             f"got {type(rng).__name__}")
     scales = None
     if scale_range is not None:
         scales = tuple(float(v) for v in scale_range)
         if len(scales) != 2 or not 0 < scales[0] <= scales[1]:
-            raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, "
+            raise InputError(f"scale_range must be (low, high) with 0 < low <= high, "
                              f"got {scale_range}")
     if crop_size is None:
         return scales, images.shape[2], images.shape[3]
     pair = (crop_size, crop_size) if np.isscalar(crop_size) else tuple(crop_size)
     if len(pair) != 2:
-        raise ValueError(f"crop_size must be an int or a (height, width) pair, got {crop_size!r}")
+        raise InputError(f"crop_size must be an int or a (height, width) pair, got {crop_size!r}")
     return (scales, check_int(pair[0], "crop_size", minimum=1),
             check_int(pair[1], "crop_size", minimum=1))
 

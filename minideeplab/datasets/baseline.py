@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from ..functional.loss import IGNORE_INDEX
 from ..metrics import confusion_matrix, iou_summary
 from ._checks import check_int
@@ -29,14 +30,14 @@ def _labelled_pixels(images: np.ndarray, masks: np.ndarray):
 
 def _check_split_arrays(name: str, images, masks, num_classes: int) -> None:
     if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"{name}_images must be an (N, 3, H, W) array, got "
+        raise InputError(f"{name}_images must be an (N, 3, H, W) array, got "
                          f"{getattr(images, 'shape', type(images).__name__)}")
     if not isinstance(masks, np.ndarray) or masks.shape != images.shape[:1] + images.shape[2:]:
-        raise ValueError(f"{name}_masks must be an (N, H, W) array matching {name}_images, "
+        raise InputError(f"{name}_masks must be an (N, H, W) array matching {name}_images, "
                          f"got {getattr(masks, 'shape', type(masks).__name__)}")
     bad = (masks < 0) | ((masks >= num_classes) & (masks != IGNORE_INDEX))
     if bad.any():
-        raise ValueError(f"{name}_masks has labels {np.unique(masks[bad])[:10].tolist()} outside "
+        raise InputError(f"{name}_masks has labels {np.unique(masks[bad])[:10].tolist()} outside "
                          f"[0, {num_classes}) that are not {IGNORE_INDEX} (ignore)")
 
 

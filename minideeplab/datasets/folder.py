@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from ..functional.loss import IGNORE_INDEX
 from ..images import hwc_to_chw
 from ._checks import check_int
@@ -40,7 +41,7 @@ def read_image(path) -> np.ndarray:
     try:
         return hwc_to_chw(_read_image_rgb(path))
     except OSError as error:
-        raise ValueError(f"image {path} is not a readable PNG/JPEG ({error})") from None
+        raise InputError(f"image {path} is not a readable PNG/JPEG ({error})") from None
 
 
 def _read_mask(path: Path) -> np.ndarray:
@@ -50,7 +51,7 @@ def _read_mask(path: Path) -> np.ndarray:
     with Image.open(path) as picture:
         picture.load()
         if picture.mode not in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L"):
-            raise ValueError(
+            raise InputError(
                 f"mask {path} has mode {picture.mode}; a mask must be a single-channel image "
                 f"whose pixel values are class indices (PNG mode L or P), not colours")
         # For a palette (P) image this gives the palette *indices*, which is what we want.
@@ -62,25 +63,25 @@ def _pair_files(root: Path) -> list:
     image_dir, mask_dir = root / "images", root / "masks"
     for folder in (image_dir, mask_dir):
         if not folder.is_dir():
-            raise ValueError(f"path {root} must contain an {folder.name}/ subfolder ({folder} "
+            raise InputError(f"path {root} must contain an {folder.name}/ subfolder ({folder} "
                              f"is missing)")
     images_by_stem = {}
     for file in sorted(image_dir.iterdir()):
         if file.is_file() and file.suffix.lower() in _IMAGE_SUFFIXES:
             if file.stem in images_by_stem:
-                raise ValueError(f"two images share the stem {file.stem!r}: "
+                raise InputError(f"two images share the stem {file.stem!r}: "
                                  f"{images_by_stem[file.stem]} and {file}")
             images_by_stem[file.stem] = file
     masks_by_stem = {file.stem: file for file in sorted(mask_dir.iterdir())
                      if file.is_file() and file.suffix.lower() == ".png"}
     if not images_by_stem:
-        raise ValueError(f"{image_dir} contains no images (.png, .jpg or .jpeg)")
+        raise InputError(f"{image_dir} contains no images (.png, .jpg or .jpeg)")
     for stem, file in images_by_stem.items():
         if stem not in masks_by_stem:
-            raise ValueError(f"image {file} has no mask: expected {mask_dir / (stem + '.png')}")
+            raise InputError(f"image {file} has no mask: expected {mask_dir / (stem + '.png')}")
     for stem, file in masks_by_stem.items():
         if stem not in images_by_stem:
-            raise ValueError(f"mask {file} has no image with the stem {stem!r} in {image_dir}")
+            raise InputError(f"mask {file} has no image with the stem {stem!r} in {image_dir}")
     return [(images_by_stem[stem], masks_by_stem[stem]) for stem in sorted(images_by_stem)]
 
 
@@ -106,11 +107,11 @@ def load_folder(path, num_classes: int):
     """
     num_classes = check_int(num_classes, "num_classes", minimum=1)
     if num_classes > IGNORE_INDEX:
-        raise ValueError(f"num_classes must be <= {IGNORE_INDEX} ({IGNORE_INDEX} means ignore), "
+        raise InputError(f"num_classes must be <= {IGNORE_INDEX} ({IGNORE_INDEX} means ignore), "
                          f"got {num_classes}")
     root = Path(path)
     if not root.is_dir():
-        raise ValueError(f"path {root} is not a folder")
+        raise InputError(f"path {root} is not a folder")
 
     pairs = _pair_files(root)
     images, masks = [], []
@@ -118,16 +119,16 @@ def load_folder(path, num_classes: int):
         image = _read_image_rgb(image_file)
         mask = _read_mask(mask_file)
         if image.shape[:2] != mask.shape:
-            raise ValueError(f"image {image_file} is {image.shape[0]}x{image.shape[1]} (HxW) but "
+            raise InputError(f"image {image_file} is {image.shape[0]}x{image.shape[1]} (HxW) but "
                              f"its mask {mask_file} is {mask.shape[0]}x{mask.shape[1]}")
         if images and image.shape != images[0].shape:
             first = pairs[0][0]
-            raise ValueError(f"image {image_file} is {image.shape[0]}x{image.shape[1]} but "
+            raise InputError(f"image {image_file} is {image.shape[0]}x{image.shape[1]} but "
                              f"{first} is {images[0].shape[0]}x{images[0].shape[1]}: all images "
                              f"in a folder must have the same size (resize them beforehand)")
         bad = np.unique(mask[(mask >= num_classes) & (mask != IGNORE_INDEX)])
         if bad.size:
-            raise ValueError(f"mask {mask_file} has values {bad[:10].tolist()} outside "
+            raise InputError(f"mask {mask_file} has values {bad[:10].tolist()} outside "
                              f"[0, {num_classes}) that are not {IGNORE_INDEX} (ignore)")
         images.append(image)
         masks.append(mask)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import InputError
 from ._checks import SPLITS, check_int, check_split
 from .cache import cache_path, default_cache_dir, read_cache, write_cache
 from .digits import DIGITS_CLASSES, DIGITS_VERSION, make_digits
@@ -43,7 +44,7 @@ DATASETS = {
 
 def _registry_entry(name: str) -> dict:
     if name not in DATASETS:
-        raise ValueError(f"name must be one of {tuple(DATASETS)}, got {name!r} "
+        raise InputError(f"name must be one of {tuple(DATASETS)}, got {name!r} "
                          f"(for your own images use load_folder(path, num_classes))")
     return DATASETS[name]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
 
 #: The dtypes every op accepts: float32 to train, float64 to check gradients.
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -17,12 +18,13 @@ def check_array(x, name: str, ndim: int | None = None, shape_hint: str = "") -> 
     float16 loses too much precision to train or to check a gradient.
     """
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
+        raise InputTypeError(f"{name} must be a numpy array, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must have a floating dtype (float32 or float64), got {x.dtype}")
+        raise InputTypeError(
+            f"{name} must have a floating dtype (float32 or float64), got {x.dtype}")
     if ndim is not None and x.ndim != ndim:
         hint = f" {shape_hint}" if shape_hint else ""
-        raise ValueError(f"{name} must have rank {ndim}{hint}, got shape {x.shape}")
+        raise InputError(f"{name} must have rank {ndim}{hint}, got shape {x.shape}")
     return x
 
 
@@ -31,7 +33,7 @@ def check_same_dtype(**arrays) -> None:
     dtypes = {name: a.dtype for name, a in arrays.items() if a is not None}
     if len(set(dtypes.values())) > 1:
         listing = ", ".join(f"{n}: {d}" for n, d in dtypes.items())
-        raise TypeError(f"arrays must share one dtype, got {listing}")
+        raise InputTypeError(f"arrays must share one dtype, got {listing}")
 
 
 def check_grad(grad_out: np.ndarray, shape: tuple, dtype=None, name: str = "dout") -> np.ndarray:
@@ -42,9 +44,9 @@ def check_grad(grad_out: np.ndarray, shape: tuple, dtype=None, name: str = "dout
     """
     check_array(grad_out, name)
     if grad_out.shape != tuple(shape):
-        raise ValueError(f"{name} must have the forward output's shape {tuple(shape)}, "
+        raise InputError(f"{name} must have the forward output's shape {tuple(shape)}, "
                          f"got {grad_out.shape}")
     if dtype is not None and grad_out.dtype != np.dtype(dtype):
-        raise TypeError(f"{name} must have the forward pass's dtype {np.dtype(dtype)}, "
-                        f"got {grad_out.dtype}")
+        raise InputTypeError(f"{name} must have the forward pass's dtype {np.dtype(dtype)}, "
+                             f"got {grad_out.dtype}")
     return grad_out

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
 from ._checks import check_array, check_grad, check_same_dtype
 from ._dispatch import hot_loop
 
@@ -80,19 +81,19 @@ def _check_bn_args(x, gamma, beta, running_mean, running_var, training, momentum
                         ("running_var", running_var)):
         check_array(value, name, 1, "(C,)")
         if value.shape != (channels,):
-            raise ValueError(f"{name} must have shape (C,) = ({channels},) to match x's "
+            raise InputError(f"{name} must have shape (C,) = ({channels},) to match x's "
                              f"{channels} channels, got {value.shape}")
     check_same_dtype(x=x, gamma=gamma, beta=beta, running_mean=running_mean,
                      running_var=running_var)
     if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"training must be a bool, got {training!r}")
+        raise InputTypeError(f"training must be a bool, got {training!r}")
     if not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
+        raise InputError(f"momentum must be a number in [0, 1], got {momentum!r}")
     if not isinstance(eps, numbers.Real) or eps < 0:
-        raise ValueError(f"eps must be a non-negative number, got {eps!r}")
+        raise InputError(f"eps must be a non-negative number, got {eps!r}")
     values_per_channel = x.shape[0] * x.shape[2] * x.shape[3]
     if training and values_per_channel < 2:
-        raise ValueError(
+        raise InputError(
             f"Expected more than 1 value per channel when training, got input of shape "
             f"{x.shape} (N*H*W = {values_per_channel}). BatchNorm in training mode needs a "
             "batch variance; a 1x1 map at batch size 1 (e.g. ASPP image pooling) has none. "
@@ -100,7 +101,7 @@ def _check_bn_args(x, gamma, beta, running_mean, running_var, training, momentum
         )
     if training:
         if not running_mean.flags.writeable or not running_var.flags.writeable:
-            raise ValueError("running_mean and running_var must be writeable arrays: training "
+            raise InputError("running_mean and running_var must be writeable arrays: training "
                              "mode updates them in place")
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from ._checks import check_array, check_grad, check_same_dtype
 
 __all__ = ["concat_forward", "concat_backward", "ConcatCache"]
@@ -41,18 +42,18 @@ def concat_forward(xs, axis=1):
     Returns ``(out, cache)``; all arrays share one dtype and every axis but ``axis``.
     """
     if not isinstance(xs, (list, tuple)) or len(xs) == 0:
-        raise ValueError(f"xs must be a non-empty list of arrays, got {xs!r:.80}")
+        raise InputError(f"xs must be a non-empty list of arrays, got {xs!r:.80}")
     for i, x in enumerate(xs):
         check_array(x, f"xs[{i}]")
     check_same_dtype(**{f"xs[{i}]": x for i, x in enumerate(xs)})
     ndim = xs[0].ndim
     if not isinstance(axis, numbers.Integral) or not -ndim <= axis < ndim:
-        raise ValueError(f"axis must be an int in [{-ndim}, {ndim}), got {axis!r}")
+        raise InputError(f"axis must be an int in [{-ndim}, {ndim}), got {axis!r}")
     axis = int(axis) % ndim
     reference = xs[0].shape
     for i, x in enumerate(xs):
         if x.ndim != ndim or any(x.shape[k] != reference[k] for k in range(ndim) if k != axis):
-            raise ValueError(
+            raise InputError(
                 f"xs[{i}] has shape {x.shape}, but every array must match xs[0]'s shape "
                 f"{reference} except along axis {axis}")
     out = np.concatenate(xs, axis=axis)

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..errors import InputError
 from ..geometry import conv_output_size, effective_kernel, pair
 from ._checks import check_array, check_grad, check_same_dtype
 from ._dispatch import hot_loop
@@ -78,25 +79,25 @@ def _check_conv_args(x, w, b, stride, padding, dilation, groups):
     padding = pair(padding, "padding", minimum=0)
     dilation = pair(dilation, "dilation", minimum=1)
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"groups must be a positive int, got {groups!r}")
+        raise InputError(f"groups must be a positive int, got {groups!r}")
     groups = int(groups)
     n, c_in, h, width = x.shape
     c_out, c_per_group, kh, kw = w.shape
     if c_in % groups != 0:
-        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in}")
+        raise InputError(f"groups={groups} must divide the input channels C_in={c_in}")
     if c_out % groups != 0:
-        raise ValueError(f"groups={groups} must divide the output channels C_out={c_out}")
+        raise InputError(f"groups={groups} must divide the output channels C_out={c_out}")
     if c_per_group != c_in // groups:
-        raise ValueError(
+        raise InputError(
             f"channel mismatch: w has {c_per_group} input channels per group, but x has "
             f"C_in={c_in} channels and groups={groups} (expected w.shape[1] == {c_in // groups})"
         )
     if b is not None and b.shape != (c_out,):
-        raise ValueError(f"b must have shape (C_out,) = ({c_out},), got {b.shape}")
+        raise InputError(f"b must have shape (C_out,) = ({c_out},), got {b.shape}")
     h_out, w_out = conv_output_size((h, width), (kh, kw), stride, padding, dilation)
     if h_out < 1 or w_out < 1:
         span = effective_kernel((kh, kw), dilation)
-        raise ValueError(
+        raise InputError(
             f"output size would be ({h_out}, {w_out}) < 1: input (H, W)=({h}, {width}) with "
             f"padding {padding} is smaller than the effective kernel {span} = d*(k-1)+1"
         )

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
 from ._checks import check_array, check_grad
 
 __all__ = ["dropout_forward", "dropout_backward", "DropoutCache"]
@@ -45,14 +46,14 @@ def dropout_forward(x, p, training, rng):
     """
     check_array(x, "x")
     if not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+        raise InputError(f"p must be a probability in [0, 1], got {p!r}")
     if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"training must be a bool, got {training!r}")
+        raise InputTypeError(f"training must be a bool, got {training!r}")
     if rng is None:
         rng = np.random.default_rng()
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                        f"got {type(rng).__name__}")
+        raise InputTypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                             f"got {type(rng).__name__}")
     if not training or p == 0:
         return x, DropoutCache(None, x.shape, x.dtype)
     keep = rng.random(x.shape) >= p          # each element survives with probability 1 - p

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
 from ._checks import check_array
 
 __all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
@@ -63,20 +64,21 @@ class SoftmaxCrossEntropyCache:
 def _check_loss_args(logits, target, ignore_index, weight):
     check_array(logits, "logits", 4, "(N, C, H, W)")
     if not isinstance(target, np.ndarray):
-        raise TypeError(f"target must be a numpy array of integer labels, got "
-                        f"{type(target).__name__}")
+        raise InputTypeError(f"target must be a numpy array of integer labels, got "
+                             f"{type(target).__name__}")
     if not np.issubdtype(target.dtype, np.integer):
-        raise TypeError(f"target must have an integer dtype (class labels), got {target.dtype}")
+        raise InputTypeError(
+            f"target must have an integer dtype (class labels), got {target.dtype}")
     n, c, h, w = logits.shape
     if target.shape != (n, h, w):
-        raise ValueError(f"target must have shape (N, H, W) = {(n, h, w)} to match logits "
+        raise InputError(f"target must have shape (N, H, W) = {(n, h, w)} to match logits "
                          f"{logits.shape}, got {target.shape}")
     if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool):
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
+        raise InputTypeError(f"ignore_index must be an int, got {ignore_index!r}")
     if weight is not None:
         check_array(weight, "weight", 1, "(C,)")
         if weight.shape != (c,):
-            raise ValueError(f"weight must have shape (C,) = ({c},), got {weight.shape}")
+            raise InputError(f"weight must have shape (C,) = ({c},), got {weight.shape}")
 
 
 def softmax_cross_entropy_forward(logits, target, ignore_index=IGNORE_INDEX, weight=None):
@@ -95,7 +97,7 @@ def softmax_cross_entropy_forward(logits, target, ignore_index=IGNORE_INDEX, wei
         bad_values = np.unique(labels[bad])
         shown = ", ".join(str(v) for v in bad_values[:10]) + (" ..." if len(bad_values) > 10
                                                               else "")
-        raise ValueError(f"target has labels outside [0, C={classes}) that are not "
+        raise InputError(f"target has labels outside [0, C={classes}) that are not "
                          f"ignore_index={ignore_index}: {shown} ({int(bad.sum())} pixels)")
     safe_labels = np.where(valid, labels, 0).astype(np.intp)   # any class works: weight 0
 
@@ -128,7 +130,7 @@ def softmax_cross_entropy_backward(dloss, cache: SoftmaxCrossEntropyCache):
     if isinstance(dloss, np.ndarray) and dloss.size == 1:
         dloss = dloss.item()
     if not isinstance(dloss, numbers.Real) or isinstance(dloss, bool):
-        raise TypeError(f"dloss must be a real number (usually 1.0), got {dloss!r}")
+        raise InputTypeError(f"dloss must be a real number (usually 1.0), got {dloss!r}")
     probs = cache.probs
     if cache.total_weight == 0.0:
         return np.zeros_like(probs)

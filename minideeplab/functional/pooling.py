@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InputError
 from ._checks import check_array, check_grad
 
 __all__ = ["global_avg_pool2d_forward", "global_avg_pool2d_backward", "GlobalAvgPoolCache"]
@@ -36,7 +37,7 @@ def global_avg_pool2d_forward(x):
     """Mean of ``x`` (N, C, H, W) over H and W; returns ``(out, cache)`` with out (N, C, 1, 1)."""
     check_array(x, "x", 4, "(N, C, H, W)")
     if x.shape[2] < 1 or x.shape[3] < 1:
-        raise ValueError(f"x must have a non-empty (H, W) to average over, got shape {x.shape}")
+        raise InputError(f"x must have a non-empty (H, W) to average over, got shape {x.shape}")
     out = x.mean(axis=(2, 3), keepdims=True)
     return out, GlobalAvgPoolCache(x.shape, x.dtype)
 

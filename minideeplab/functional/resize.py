@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import get_backend
+from ..errors import InputError, InputTypeError
 from ..geometry import pair
 from ._checks import check_array, check_grad
 
@@ -128,10 +129,10 @@ def interpolation_matrix(axis, in_size: int) -> np.ndarray:
 def _check_resize_args(x, size, align_corners):
     check_array(x, "x", 4, "(N, C, H, W)")
     if x.shape[2] < 1 or x.shape[3] < 1:
-        raise ValueError(f"x must have a non-empty (H, W), got shape {x.shape}")
+        raise InputError(f"x must have a non-empty (H, W), got shape {x.shape}")
     size = pair(size, "size", minimum=1)
     if not isinstance(align_corners, (bool, np.bool_)):
-        raise TypeError(f"align_corners must be a bool, got {align_corners!r}")
+        raise InputTypeError(f"align_corners must be a bool, got {align_corners!r}")
     return size
 
 

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
+
 try:
     import torch
     from torch import nn as torch_nn
@@ -202,7 +204,7 @@ class TorchDeepLabV3Plus(torch_nn.Module):
         super().__init__()
         c = self.config = deeplab_config(num_classes, **options)
         if c["output_stride"] > NATIVE_OUTPUT_STRIDE:
-            raise ValueError(f"output_stride must be at most {NATIVE_OUTPUT_STRIDE}, "
+            raise InputError(f"output_stride must be at most {NATIVE_OUTPUT_STRIDE}, "
                              f"got {c['output_stride']!r}")
         self.rates = scale_rates(c["aspp_rates"], c["output_stride"])
         self.backbone = TorchBackbone(c["in_channels"], c["stem_channels"], c["widths"],
@@ -279,7 +281,7 @@ def _check_same_layers(model, torch_module):
                                     f"with align_corners={twin.align_corners}, got {mine!r}")
                 break
     if problems:
-        raise ValueError("the minideeplab model and the torch module differ: "
+        raise InputError("the minideeplab model and the torch module differ: "
                          + " | ".join(problems))
 
 
@@ -294,7 +296,7 @@ def _copy_settings(source_modules, target_modules):
         target.training = bool(source.training)
         if isinstance(source, (mdl_nn.BatchNorm2d, torch_nn.BatchNorm2d)):
             if source.momentum is None:
-                raise ValueError(f"{name!r}: BatchNorm2d with momentum=None (a cumulative "
+                raise InputError(f"{name!r}: BatchNorm2d with momentum=None (a cumulative "
                                  "average) has no minideeplab equivalent")
             target.eps = float(source.eps)
             target.momentum = float(source.momentum)
@@ -314,10 +316,11 @@ def to_torch(model) -> "TorchDeepLabV3Plus":
     with it.
     """
     if not isinstance(model, DeepLabV3Plus):
-        raise TypeError(f"model must be a minideeplab DeepLabV3Plus, got {type(model).__name__}")
+        raise InputTypeError(
+            f"model must be a minideeplab DeepLabV3Plus, got {type(model).__name__}")
     dtype = np.dtype(model.dtype)
     if dtype not in _TORCH_DTYPES:
-        raise TypeError(f"model dtype must be float32 or float64, got {dtype}")
+        raise InputTypeError(f"model dtype must be float32 or float64, got {dtype}")
     twin = TorchDeepLabV3Plus(**model.config).to(_TORCH_DTYPES[dtype])
     _check_same_layers(model, twin)
     state = {key: torch.from_numpy(np.array(value, copy=True))
@@ -335,19 +338,20 @@ def from_torch(torch_module, model=None):
     keeps its own dtype and must have the same layers (else ``ValueError``).
     """
     if not isinstance(torch_module, torch_nn.Module):
-        raise TypeError(f"torch_module must be a torch.nn.Module, "
-                        f"got {type(torch_module).__name__}")
+        raise InputTypeError(f"torch_module must be a torch.nn.Module, "
+                             f"got {type(torch_module).__name__}")
     if model is None:
         config = getattr(torch_module, "config", None)
         if not isinstance(config, dict):
-            raise TypeError("torch_module has no .config to build the minideeplab model from "
-                            "(it is not a TorchDeepLabV3Plus): pass model= as well")
+            raise InputTypeError("torch_module has no .config to build the minideeplab model from "
+                                 "(it is not a TorchDeepLabV3Plus): pass model= as well")
         model = DeepLabV3Plus(**config)
         first = next(torch_module.parameters(), None)
         if first is not None and first.dtype in (torch.float32, torch.float64):
             model.astype(np.float64 if first.dtype == torch.float64 else np.float32)
     elif not isinstance(model, DeepLabV3Plus):
-        raise TypeError(f"model must be a minideeplab DeepLabV3Plus, got {type(model).__name__}")
+        raise InputTypeError(
+            f"model must be a minideeplab DeepLabV3Plus, got {type(model).__name__}")
     _check_same_layers(model, torch_module)
     state = {key: value.detach().cpu().numpy() for key, value in torch_module.state_dict().items()}
     model.load_state_dict(state)

@@ -23,6 +23,7 @@ blocks by unit rates such as (1, 2): the stage then mixes two scales.
 
 from __future__ import annotations
 
+from ..errors import InputError
 from ..nn.blocks import ConvBNReLU, SeparableConv2d
 from ..nn.module import Module, ModuleList, Sequential
 
@@ -74,14 +75,14 @@ class Backbone(Module):
                  rng=None):
         super().__init__()
         if output_stride not in (4, 8, 16, 32):
-            raise ValueError(f"output_stride must be 8, 16 or 32 (or 4), got {output_stride!r}")
+            raise InputError(f"output_stride must be 8, 16 or 32 (or 4), got {output_stride!r}")
         if len(widths) != 4 or len(blocks) != 4:
-            raise ValueError(f"widths and blocks need one entry per stage (4), got {widths}, "
+            raise InputError(f"widths and blocks need one entry per stage (4), got {widths}, "
                              f"{blocks}")
         if any(b < 1 for b in blocks):
-            raise ValueError(f"every stage needs at least one block, got blocks={blocks}")
+            raise InputError(f"every stage needs at least one block, got blocks={blocks}")
         if multi_grid is not None and len(multi_grid) != blocks[-1]:
-            raise ValueError(f"multi_grid needs one unit rate per block of the last stage "
+            raise InputError(f"multi_grid needs one unit rate per block of the last stage "
                              f"({blocks[-1]}), got {multi_grid}")
         self.output_stride = int(output_stride)
         self.out_channels = widths[-1]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
 from ..geometry import ParallelSpec, UpsampleSpec
 from ..nn.blocks import ASPP, Decoder
 from ..nn.conv import Conv2d
@@ -58,7 +59,7 @@ def deeplab_config(num_classes, *, in_channels=3, output_stride=16, decoder=True
     (1, 2, 3)
     """
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        raise InputError(f"num_classes must be a positive int, got {num_classes!r}")
     return dict(
         num_classes=int(num_classes), in_channels=int(in_channels),
         output_stride=int(output_stride), decoder=bool(decoder), separable=bool(separable),
@@ -117,7 +118,7 @@ class DeepLabV3Plus(Module):
     def forward(self, x):
         if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[1] != self.in_channels:
             shape = getattr(x, "shape", type(x).__name__)
-            raise ValueError(f"x must be an image batch (N, {self.in_channels}, H, W), "
+            raise InputError(f"x must be an image batch (N, {self.in_channels}, H, W), "
                              f"got {shape}")
         features, low_level = self.backbone(x)
         encoded = self.aspp(features)

@@ -12,6 +12,7 @@ rules that every network graph needs beyond the chain rule:
 from __future__ import annotations
 
 from .. import functional as F
+from ..errors import InputError
 from ..geometry import ParallelSpec, same_padding
 from .conv import Conv2d
 from .layers import BatchNorm2d, Dropout, GlobalAvgPool2d, ReLU, Upsample
@@ -128,7 +129,7 @@ class ASPPPooling(Module):
 
     def forward(self, x):
         if self.training and x.shape[0] == 1:
-            raise ValueError(
+            raise InputError(
                 "ASPP image pooling: batch size 1 in training mode gives BatchNorm one value per "
                 "channel, so its variance is undefined; train with batch size >= 2 "
                 "(evaluation with batch size 1 works)")
@@ -165,7 +166,7 @@ class ASPP(Module):
         super().__init__()
         rates = tuple(int(r) for r in rates)
         if any(r < 1 for r in rates):
-            raise ValueError(f"rates must be positive ints, got {rates}")
+            raise InputError(f"rates must be positive ints, got {rates}")
         self.rates = rates
         self.separable = bool(separable)
         branches = [ConvBNReLU(in_channels, out_channels, 1, rng=rng)]

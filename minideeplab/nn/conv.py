@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..errors import InputError
 from ..geometry import pair
 from . import init
 from .module import Module, Parameter
@@ -32,9 +33,9 @@ class Conv2d(Module):
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
                             ("groups", groups)):
             if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+                raise InputError(f"{name} must be a positive int, got {value!r}")
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
+            raise InputError(f"groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)

@@ -13,6 +13,7 @@ import numbers
 import numpy as np
 
 from .. import functional as F
+from ..errors import InputError, InputTypeError
 from ..geometry import pair
 from .module import Module, Parameter
 
@@ -33,11 +34,11 @@ class BatchNorm2d(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float32):
         super().__init__()
         if not isinstance(num_features, numbers.Integral) or num_features < 1:
-            raise ValueError(f"num_features must be a positive int, got {num_features!r}")
+            raise InputError(f"num_features must be a positive int, got {num_features!r}")
         if not isinstance(momentum, numbers.Real) or not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
+            raise InputError(f"momentum must be a number in [0, 1], got {momentum!r}")
         if not isinstance(eps, numbers.Real) or eps < 0:
-            raise ValueError(f"eps must be a non-negative number, got {eps!r}")
+            raise InputError(f"eps must be a non-negative number, got {eps!r}")
         self.num_features = int(num_features)
         self.eps = float(eps)
         self.momentum = float(momentum)
@@ -92,7 +93,7 @@ class Dropout(Module):
     def __init__(self, p=0.1, seed=None):
         super().__init__()
         if not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+            raise InputError(f"p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
         self.rng = np.random.default_rng(seed)
 
@@ -134,23 +135,23 @@ class Upsample(Module):
     def __init__(self, size=None, scale_factor=None, align_corners=False, mode="bilinear"):
         super().__init__()
         if mode != "bilinear":
-            raise ValueError(f"mode must be 'bilinear' (the only one implemented), got {mode!r}")
+            raise InputError(f"mode must be 'bilinear' (the only one implemented), got {mode!r}")
         if size is not None and scale_factor is not None:
-            raise ValueError("give either size or scale_factor, not both")
+            raise InputError("give either size or scale_factor, not both")
         self.size = None if size is None else pair(size, "size", minimum=1)
         if scale_factor is not None:
             factors = (scale_factor, scale_factor) if isinstance(scale_factor, numbers.Real) \
                 else tuple(scale_factor)
             if len(factors) != 2 or not all(isinstance(f, numbers.Real) and f > 0
                                             for f in factors):
-                raise ValueError(f"scale_factor must be a positive number or an (h, w) pair, "
+                raise InputError(f"scale_factor must be a positive number or an (h, w) pair, "
                                  f"got {scale_factor!r}")
             # kept as given, like torch: a number, or an (h, w) pair
             scale_factor = float(scale_factor) if isinstance(scale_factor, numbers.Real) \
                 else (float(factors[0]), float(factors[1]))
         self.scale_factor = scale_factor
         if not isinstance(align_corners, (bool, np.bool_)):
-            raise TypeError(f"align_corners must be a bool, got {align_corners!r}")
+            raise InputTypeError(f"align_corners must be a bool, got {align_corners!r}")
         self.align_corners = bool(align_corners)
 
     def _output_size(self, x, size):
@@ -160,12 +161,12 @@ class Upsample(Module):
             return self.size
         if self.scale_factor is not None:
             if not isinstance(x, np.ndarray) or x.ndim != 4:
-                raise ValueError(f"x must have rank 4 (N, C, H, W), got shape {np.shape(x)}")
+                raise InputError(f"x must have rank 4 (N, C, H, W), got shape {np.shape(x)}")
             factors = self.scale_factor if isinstance(self.scale_factor, tuple) \
                 else (self.scale_factor, self.scale_factor)
             return (int(np.floor(x.shape[2] * factors[0])),
                     int(np.floor(x.shape[3] * factors[1])))
-        raise ValueError("Upsample needs a size: give size or scale_factor to the constructor, "
+        raise InputError("Upsample needs a size: give size or scale_factor to the constructor, "
                          "or size=(h, w) when calling the layer")
 
     def forward(self, x, size=None):

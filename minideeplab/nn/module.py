@@ -19,6 +19,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
+
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "record_calls"]
 
 # Callbacks ``record(module, inputs, output)`` run after every module call while
@@ -51,7 +53,7 @@ class Parameter:
     def __init__(self, data):
         data = np.array(data, copy=True)
         if not np.issubdtype(data.dtype, np.floating):
-            raise TypeError(f"Parameter data must be floating point, got {data.dtype}")
+            raise InputTypeError(f"Parameter data must be floating point, got {data.dtype}")
         self.data = data
         self.grad = np.zeros_like(data)
 
@@ -187,7 +189,7 @@ class Module:
         """Cast every parameter, gradient and floating buffer to ``dtype``, in place."""
         dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):
-            raise TypeError(f"dtype must be a floating dtype, got {dtype}")
+            raise InputTypeError(f"dtype must be a floating dtype, got {dtype}")
         for parameter in self.parameters():
             parameter.data = parameter.data.astype(dtype)
             parameter.grad = parameter.grad.astype(dtype)
@@ -231,7 +233,7 @@ class Module:
         if strict and unexpected:
             problems.append("unexpected keys: " + ", ".join(unexpected))
         if problems:
-            raise ValueError("state dict does not fit this model: " + " | ".join(problems))
+            raise InputError("state dict does not fit this model: " + " | ".join(problems))
         for module_name, module in self.named_modules():
             for name, parameter in module._parameters.items():
                 key = f"{module_name}.{name}" if module_name else name
@@ -269,7 +271,7 @@ class ModuleList(Module):
 
     def append(self, module: Module) -> None:
         if not isinstance(module, Module):
-            raise TypeError(f"ModuleList holds Modules, got {type(module).__name__}")
+            raise InputTypeError(f"ModuleList holds Modules, got {type(module).__name__}")
         setattr(self, str(len(self._modules)), module)
 
     def __getitem__(self, index):

@@ -21,6 +21,7 @@ import numbers
 
 import numpy as np
 
+from ..errors import InputError, InputTypeError
 from ..geometry import pair
 from ..nn.module import Module
 
@@ -54,13 +55,13 @@ def effective_receptive_field(model, input_shape, n_samples: int = 8, seed: int 
     :class:`~minideeplab.nn.Module`, whose output is (N, C_out, H_out, W_out).
     """
     if not callable(model) or not callable(getattr(model, "backward", None)):
-        raise TypeError(f"model must be callable and have a backward(grad_out) method, "
-                        f"got {type(model).__name__}")
+        raise InputTypeError(f"model must be callable and have a backward(grad_out) method, "
+                             f"got {type(model).__name__}")
     if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
             or not all(isinstance(v, numbers.Integral) and v >= 1 for v in input_shape)):
-        raise ValueError(f"input_shape must be (C, H, W) with positive ints, got {input_shape!r}")
+        raise InputError(f"input_shape must be (C, H, W) with positive ints, got {input_shape!r}")
     if not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
+        raise InputError(f"n_samples must be a positive int, got {n_samples!r}")
 
     modules = list(model.modules()) if isinstance(model, Module) else []
     saved_modes = [module.training for module in modules]
@@ -74,25 +75,26 @@ def effective_receptive_field(model, input_shape, n_samples: int = 8, seed: int 
         x = rng.standard_normal((n_samples, *input_shape)).astype(dtype)
         y = model(x)
         if not isinstance(y, np.ndarray) or y.ndim != 4:
-            raise ValueError(f"the model's output must be an (N, C, H, W) array, "
+            raise InputError(f"the model's output must be an (N, C, H, W) array, "
                              f"got {getattr(y, 'shape', type(y).__name__)}")
         _, c_out, h_out, w_out = y.shape
         if output_index is None:
             output_index = (h_out // 2, w_out // 2)
         i, j = pair(output_index, "output_index", minimum=0)
         if i >= h_out or j >= w_out:
-            raise ValueError(f"output_index {(i, j)} is outside the output map {(h_out, w_out)}")
+            raise InputError(f"output_index {(i, j)} is outside the output map {(h_out, w_out)}")
         grad = np.zeros_like(y)
         if channel is None:
             grad[:, :, i, j] = 1.0
         else:
             if not isinstance(channel, numbers.Integral) or not 0 <= channel < c_out:
-                raise ValueError(f"channel must be an int in [0, {c_out}), got {channel!r}")
+                raise InputError(f"channel must be an int in [0, {c_out}), got {channel!r}")
             grad[:, channel, i, j] = 1.0
         dx = model.backward(grad)
         if not isinstance(dx, np.ndarray) or dx.shape != x.shape:
-            raise TypeError(f"model.backward must return the input gradient, an array of shape "
-                            f"{x.shape}; got {getattr(dx, 'shape', type(dx).__name__)}")
+            raise InputTypeError(
+                f"model.backward must return the input gradient, an array of shape {x.shape}; "
+                f"got {getattr(dx, 'shape', type(dx).__name__)}")
     finally:
         for module, mode in zip(modules, saved_modes, strict=True):
             module.training = mode
@@ -114,9 +116,9 @@ def check_erf(erf) -> np.ndarray:
     """
     erf = np.asarray(erf, dtype=np.float64)
     if erf.ndim != 2:
-        raise ValueError(f"erf must be an (H, W) array, got shape {erf.shape}")
+        raise InputError(f"erf must be an (H, W) array, got shape {erf.shape}")
     if np.any(erf < 0) or erf.sum() <= 0:
-        raise ValueError("erf must be non-negative with a positive sum")
+        raise InputError("erf must be non-negative with a positive sum")
     return erf / erf.sum()
 
 
@@ -150,9 +152,9 @@ def erf_radius(erf, share: float = 0.9, centre=None, metric: str = "box") -> flo
     """
     erf = check_erf(erf)
     if not 0.0 < share <= 1.0:
-        raise ValueError(f"share must be in (0, 1], got {share!r}")
+        raise InputError(f"share must be in (0, 1], got {share!r}")
     if metric not in ("box", "disc"):
-        raise ValueError(f"metric must be 'box' or 'disc', got {metric!r}")
+        raise InputError(f"metric must be 'box' or 'disc', got {metric!r}")
     if centre is None:
         centre, _ = erf_moments(erf)
     rows, cols = np.indices(erf.shape, dtype=np.float64)

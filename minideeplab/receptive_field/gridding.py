@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import InputError
 from ..geometry import check_kernel_size, check_rates
 
 __all__ = ["gridding_pattern", "count_holes", "HDCResult", "hdc_check"]
@@ -44,7 +45,7 @@ def gridding_pattern(rates, kernel_size: int = 3, ndim: int = 2) -> np.ndarray:
     rates = check_rates(rates)
     kernel_size = check_kernel_size(kernel_size)
     if ndim not in (1, 2):
-        raise ValueError(f"ndim must be 1 or 2, got {ndim!r}")
+        raise InputError(f"ndim must be 1 or 2, got {ndim!r}")
     pattern = np.ones(1, dtype=np.int64)
     for rate in rates:
         taps = np.zeros(rate * (kernel_size - 1) + 1, dtype=np.int64)
@@ -61,10 +62,10 @@ def count_holes(pattern) -> int:
     """
     pattern = np.asarray(pattern)
     if pattern.ndim not in (1, 2):
-        raise ValueError(f"pattern must be 1-D or 2-D, got shape {pattern.shape}")
+        raise InputError(f"pattern must be 1-D or 2-D, got shape {pattern.shape}")
     reached = pattern != 0
     if not reached.any():
-        raise ValueError("pattern has no non-zero entry")
+        raise InputError("pattern has no non-zero entry")
     box = []
     for axis in range(pattern.ndim):
         # which indices along this axis have any reached entry: the span's first and last
@@ -124,7 +125,7 @@ def hdc_check(rates, kernel_size: int = 3) -> HDCResult:
     rates = check_rates(rates)
     kernel_size = check_kernel_size(kernel_size)
     if len(rates) < 2:
-        raise ValueError(f"hdc_check needs a group of at least two rates, got {rates}")
+        raise InputError(f"hdc_check needs a group of at least two rates, got {rates}")
     gaps = [rates[-1]]
     for rate in reversed(rates[:-1]):
         above = gaps[0]

@@ -52,6 +52,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..errors import InputError, InputTypeError
 from ..geometry import pair
 
 __all__ = [
@@ -116,7 +117,7 @@ def union_step(entering: AxisState, ends: list[AxisState], name: str) -> AxisSta
     jumps = {state.jump for state in ends}
     if len(jumps) > 1:
         listing = ", ".join(str(as_number(j)) for j in sorted(jumps))
-        raise ValueError(
+        raise InputError(
             f"the branches of Parallel {name!r} end on different grids (jumps {listing}); "
             "concatenated branches must share one effective stride"
         )
@@ -215,7 +216,7 @@ def receptive_field_box(row: RFRow, output_index=(0, 0)):
     (into padding); for a global field it is infinite.
     """
     if not isinstance(row, RFRow):
-        raise TypeError(f"row must be an RFRow, got {type(row).__name__}")
+        raise InputTypeError(f"row must be an RFRow, got {type(row).__name__}")
     index = pair(output_index, "output_index", minimum=0)
     size, jump, start = (per_axis(v) for v in (row.size, row.stride, row.start))
     centre = [start[a] + index[a] * jump[a] for a in range(2)]
@@ -253,7 +254,7 @@ def format_table(rows) -> str:
     """
     rows = list(rows)
     if not all(isinstance(row, RFRow) for row in rows):
-        raise TypeError("rows must be RFRow records returned by receptive_field()")
+        raise InputTypeError("rows must be RFRow records returned by receptive_field()")
     header = ("layer", "kernel", "stride", "pad", "dilation", "RF size", "jump", "eff. pad",
               "start")
     body = [(row.name, _format_value(row.layer_kernel),

@@ -90,6 +90,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 
+from ..errors import InputError, InputTypeError
 from ..geometry import GlobalPoolSpec, LayerSpec, ParallelSpec, UpsampleSpec, pair
 from ..nn.module import Module, ModuleList
 from .recurrence import (
@@ -135,10 +136,10 @@ def _to_layer(spec, default_name: str) -> LayerSpec:
     elif isinstance(spec, dict):
         unknown = set(spec) - _DICT_KEYS
         if unknown:
-            raise ValueError(f"layer dict {spec!r} has unknown keys {sorted(unknown)}; "
+            raise InputError(f"layer dict {spec!r} has unknown keys {sorted(unknown)}; "
                              f"allowed: {sorted(_DICT_KEYS)}")
         if "kernel_size" not in spec:
-            raise ValueError(f"layer dict {spec!r} needs a 'kernel_size'")
+            raise InputError(f"layer dict {spec!r} needs a 'kernel_size'")
         layer = LayerSpec(**spec)
     else:
         layer = LayerSpec(*spec)
@@ -157,7 +158,7 @@ def _upsample_factors(factor, name: str) -> tuple[int, int]:
     values = factor if isinstance(factor, (tuple, list)) else (factor, factor)
     if len(values) != 2 or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
                                    and float(v).is_integer() and v >= 2 for v in values):
-        raise ValueError(f"{name}: the upsampling factor must be an int >= 2 or an (h, w) pair "
+        raise InputError(f"{name}: the upsampling factor must be an int >= 2 or an (h, w) pair "
                          f"of them, got {factor!r}")
     return int(values[0]), int(values[1])
 
@@ -241,13 +242,13 @@ class _Walker:
         if isinstance(spec, Module):
             return self.module(spec, state, prefix)
         if isinstance(spec, (list, tuple)):
-            raise TypeError(
+            raise InputTypeError(
                 f"layer spec {spec!r} is not a (kernel_size, stride, padding, dilation[, name]) "
                 "tuple of ints or (h, w) pairs"
             )
-        raise TypeError(f"cannot read a receptive field from a {type(spec).__name__}: expected a "
-                        "layer tuple, dict, LayerSpec, GlobalPoolSpec, UpsampleSpec, "
-                        "ParallelSpec or Module")
+        raise InputTypeError(
+            f"cannot read a receptive field from a {type(spec).__name__}: expected a layer tuple, "
+            "dict, LayerSpec, GlobalPoolSpec, UpsampleSpec, ParallelSpec or Module")
 
     def module(self, module, state, prefix):
         cls = type(module).__name__
@@ -257,8 +258,8 @@ class _Walker:
         if described is not None:
             specs = described()
             if not isinstance(specs, (list, tuple)):
-                raise TypeError(f"{cls}.{described.__name__}() must return a list of layer "
-                                f"specs, got {type(specs).__name__}")
+                raise InputTypeError(f"{cls}.{described.__name__}() must return a list of layer "
+                                     f"specs, got {type(specs).__name__}")
             return self.walk(specs, state, prefix, f"{path}/" if path else "", path or cls)
         if cls in ("GlobalAvgPool2d", "AdaptiveAvgPool2d"):
             return self.step(GlobalPoolSpec(label), state, prefix, label)
@@ -272,7 +273,7 @@ class _Walker:
             return self.walk(list(module), state, prefix, f"{path}/" if path else "")
         if not list(module.children()):
             return state                          # ReLU, BatchNorm, Dropout: no geometry
-        raise TypeError(
+        raise InputTypeError(
             f"cannot walk {cls}{' at ' + repr(path) if path else ''}: it has child modules but "
             "is not nn.Sequential and has no layer_specs() method (or receptive_field_layers(), "
             "its older name). Its forward may not be a chain (residual shortcuts, parallel "
@@ -284,12 +285,12 @@ class _Walker:
                  owner_name: str = ""):
         label = spec.name if spec.name is not None else (owner_name or "parallel")
         if not isinstance(spec.branches, (list, tuple)) or not spec.branches:
-            raise ValueError(f"Parallel {label!r} needs a non-empty list of branches")
+            raise InputError(f"Parallel {label!r} needs a non-empty list of branches")
         names = spec.branch_names
         if names is None:
             names = [str(i) for i in range(len(spec.branches))]
         if len(names) != len(spec.branches):
-            raise ValueError(f"Parallel {label!r}: {len(names)} branch_names for "
+            raise InputError(f"Parallel {label!r}: {len(names)} branch_names for "
                              f"{len(spec.branches)} branches")
         # a named spec carries its owner's path; an unnamed one is the owner itself
         name = owner + spec.name if spec.name is not None else label
@@ -327,15 +328,15 @@ def receptive_field(layers) -> list[RFRow]:
         specs = [layers]
     elif isinstance(layers, (list, tuple)):
         if _is_layer_tuple(layers):
-            raise TypeError(f"layers must be a list of layer tuples; wrap the single layer "
-                            f"{layers!r} in a list")
+            raise InputTypeError(f"layers must be a list of layer tuples; wrap the single layer "
+                                 f"{layers!r} in a list")
         paths, specs = {}, list(layers)
     else:
-        raise TypeError(f"layers must be a list of layer specs or a Module, "
-                        f"got {type(layers).__name__}")
+        raise InputTypeError(f"layers must be a list of layer specs or a Module, "
+                             f"got {type(layers).__name__}")
     paths = {key: value for key, value in paths.items() if value}   # the root has no path
     walker = _Walker(paths)
     walker.walk(specs, (AxisState(), AxisState()))
     if not walker.rows:
-        raise ValueError("layers has no layer with a geometry (no convolution or pooling found)")
+        raise InputError("layers has no layer with a geometry (no convolution or pooling found)")
     return walker.rows

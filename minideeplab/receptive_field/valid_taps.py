@@ -15,6 +15,7 @@ import numbers
 
 import numpy as np
 
+from ..errors import InputError
 from ..geometry import check_kernel_size, pair
 
 __all__ = ["valid_tap_map", "valid_tap_fraction"]
@@ -37,10 +38,10 @@ def valid_tap_map(rate: int, map_size, kernel_size: int = 3) -> np.ndarray:
     count per axis. Returns an (H, W) array of fractions in ``[1/k^2, 1]``.
     """
     if not isinstance(rate, numbers.Integral) or isinstance(rate, bool) or rate < 1:
-        raise ValueError(f"rate must be an int >= 1, got {rate!r}")
+        raise InputError(f"rate must be an int >= 1, got {rate!r}")
     kernel_size = check_kernel_size(kernel_size)
     if kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd so that 'same' padding centres it, "
+        raise InputError(f"kernel_size must be odd so that 'same' padding centres it, "
                          f"got {kernel_size}")
     height, width = pair(map_size, "map_size", minimum=1)
     rows = _valid_taps_1d(int(rate), height, kernel_size)

@@ -23,6 +23,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from .. import receptive_field as rf
+from ..errors import InputError, InputTypeError
 from ..geometry import check_kernel_size, check_rates
 from .style import (
     FIELD_COLOUR,
@@ -103,7 +104,8 @@ def plot_gridding(rate_stacks=((2, 2, 2), (1, 2, 5)), kernel_size: int = 3,
     HDC verdict.
     """
     if not isinstance(rate_stacks, (list, tuple)) or not rate_stacks:
-        raise TypeError(f"rate_stacks must be a non-empty list of rate tuples, got {rate_stacks!r}")
+        raise InputTypeError(
+            f"rate_stacks must be a non-empty list of rate tuples, got {rate_stacks!r}")
     kernel_size = check_kernel_size(kernel_size)
     patterns = [rf.gridding_pattern(stack, kernel_size, ndim=2) for stack in rate_stacks]
     side = max(p.shape[0] for p in patterns)
@@ -205,7 +207,7 @@ def plot_aspp_fields(image=None, output_stride: int = 16, rates=(6, 12, 18),
     """
     if (not isinstance(output_stride, numbers.Integral) or isinstance(output_stride, bool)
             or output_stride < 1):
-        raise ValueError(f"output_stride must be a positive int, got {output_stride!r}")
+        raise InputError(f"output_stride must be a positive int, got {output_stride!r}")
     rates = check_rates(rates)
     kernel_size = check_kernel_size(kernel_size)
     image = as_image(_demo_image(513) if image is None else image)

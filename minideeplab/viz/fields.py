@@ -19,6 +19,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from .. import receptive_field as rf
+from ..errors import InputError, InputTypeError
 from .style import FIELD_COLOUR, RF_BOX_COLOUR, finish, new_figure, styled
 
 __all__ = ["plot_rf_growth", "plot_erf", "plot_erf_comparison"]
@@ -42,7 +43,8 @@ def plot_rf_growth(rows, title: str = "Receptive field layer by layer", path=Non
     """
     rows = list(rows)
     if not rows or not all(isinstance(row, rf.RFRow) for row in rows):
-        raise TypeError("rows must be a non-empty list of RFRow records from receptive_field()")
+        raise InputTypeError(
+            "rows must be a non-empty list of RFRow records from receptive_field()")
     sizes = np.array([_largest(row.size) for row in rows])
     jumps = np.array([_largest(row.stride) for row in rows])
     finite = sizes[np.isfinite(sizes)]
@@ -112,7 +114,7 @@ def _rf_size_of(rf_rows):
         return rf_rows[-1].size
     if isinstance(rf_rows, numbers.Real) or isinstance(rf_rows, tuple):
         return rf_rows
-    raise TypeError("rf_rows must be receptive_field() rows, one RFRow, or an RF size")
+    raise InputTypeError("rf_rows must be receptive_field() rows, one RFRow, or an RF size")
 
 
 def _draw_rf_box(ax, erf_shape, size, centre, label="theoretical RF"):
@@ -217,7 +219,7 @@ def plot_erf_comparison(erf_untrained, erf_trained, rf_size,
     """
     rf_size = _rf_size_of(rf_size)
     if not isinstance(labels, (list, tuple)) or len(labels) != 2:
-        raise ValueError(f"labels must be two strings (untrained, trained), got {labels!r}")
+        raise InputError(f"labels must be two strings (untrained, trained), got {labels!r}")
     fig = new_figure(10, 9.5)
     axes = fig.subplot_mosaic([["left", "right"], ["curve", "curve"]],
                               height_ratios=(1.35, 1))

@@ -12,6 +12,7 @@ import numbers
 import numpy as np
 from matplotlib.patches import Patch
 
+from ..errors import InputError, InputTypeError
 from ..functional.loss import IGNORE_INDEX
 from ..images import to_hwc
 from .style import as_image, finish, new_figure, styled
@@ -42,9 +43,9 @@ IGNORE_COLOUR = (1.0, 1.0, 1.0)  # 255 (ignore) is drawn white
 def _check_count(value, name: str) -> int:
     """A positive int (``num_classes``, ``n``), or an error naming the argument."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        raise InputTypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+        raise InputError(f"{name} must be >= 1, got {value}")
     return int(value)
 
 
@@ -68,10 +69,10 @@ def class_palette(num_classes: int) -> np.ndarray:
 def _check_label_map(mask, num_classes: int, name: str = "mask") -> np.ndarray:
     mask = np.asarray(mask)
     if not np.issubdtype(mask.dtype, np.integer):
-        raise TypeError(f"{name} must be an integer array of class indices, got {mask.dtype}")
+        raise InputTypeError(f"{name} must be an integer array of class indices, got {mask.dtype}")
     bad = (mask < 0) | ((mask >= num_classes) & (mask != IGNORE_INDEX))
     if bad.any():
-        raise ValueError(f"{name} has values outside [0, {num_classes}) that are not "
+        raise InputError(f"{name} has values outside [0, {num_classes}) that are not "
                          f"{IGNORE_INDEX}: {np.unique(mask[bad])[:10].tolist()}")
     return mask
 
@@ -81,7 +82,7 @@ def colorize_mask(mask, num_classes: int) -> np.ndarray:
     num_classes = _check_count(num_classes, "num_classes")
     mask = _check_label_map(mask, num_classes)
     if mask.ndim != 2:
-        raise ValueError(f"mask must be an (H, W) array, got shape {mask.shape}")
+        raise InputError(f"mask must be an (H, W) array, got shape {mask.shape}")
     # Look-up table with room for 255, so one fancy-indexing step colours every pixel.
     table = np.zeros((max(num_classes, IGNORE_INDEX + 1), 3))
     table[:num_classes] = class_palette(num_classes)
@@ -93,7 +94,7 @@ def _rgb(image, name: str = "image") -> np.ndarray:
     """(3, H, W) or (H, W, 3) -> (H, W, 3) float64 clipped to [0, 1], for imshow."""
     image = to_hwc(image, name)
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{name} must be (3, H, W) or (H, W, 3), got shape {image.shape}")
+        raise InputError(f"{name} must be (3, H, W) or (H, W, 3), got shape {image.shape}")
     return np.clip(image.astype(np.float64), 0.0, 1.0)
 
 
@@ -112,9 +113,9 @@ def overlay(image, mask, alpha: float = 0.5, num_classes: int | None = None) -> 
     image = _rgb(image)
     mask = np.asarray(mask)
     if mask.shape != image.shape[:2]:
-        raise ValueError(f"mask must have the image's (H, W) {image.shape[:2]}, got {mask.shape}")
+        raise InputError(f"mask must have the image's (H, W) {image.shape[:2]}, got {mask.shape}")
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        raise InputError(f"alpha must be in [0, 1], got {alpha}")
     if num_classes is None:
         valid = mask[mask != IGNORE_INDEX]
         num_classes = int(valid.max()) + 1 if valid.size else 1
@@ -140,9 +141,9 @@ def show_samples(images, masks, class_names=None, n: int = 8, path=None):
     """
     images, masks = np.asarray(images), np.asarray(masks)
     if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (N, 3, H, W), got shape {images.shape}")
+        raise InputError(f"images must be (N, 3, H, W), got shape {images.shape}")
     if masks.shape != images.shape[:1] + images.shape[2:]:
-        raise ValueError(f"masks must be (N, H, W) matching images, got shape {masks.shape}")
+        raise InputError(f"masks must be (N, H, W) matching images, got shape {masks.shape}")
     n = min(_check_count(n, "n"), images.shape[0])
     if class_names is None:
         valid = masks[:n][masks[:n] != IGNORE_INDEX]

@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..errors import InputError
 from ..images import to_hwc
 
 __all__ = ["STYLE", "TAP_COLOUR", "FIELD_COLOUR", "RF_BOX_COLOUR", "save_figure", "styled",
@@ -80,7 +81,7 @@ def as_image(image, name: str = "image") -> np.ndarray:
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim == 3 and image.shape[-1] != 3:
-        raise ValueError(f"{name} must be (H, W), (H, W, 3) or (3, H, W), got {image.shape}")
+        raise InputError(f"{name} must be (H, W), (H, W, 3) or (3, H, W), got {image.shape}")
     image = image.astype(np.float64)
     low, high = float(image.min()), float(image.max())
     if low < 0.0 or high > 1.0:                     # e.g. normalised inputs: rescale to [0, 1]
