@@ -2,6 +2,32 @@
 
     import minideeplab as mdl
     from minideeplab import functional as F, nn
+
+The house, lowest floor first. Data flows down: a module imports only from the
+floors above it in this list, never from a floor below.
+
+    errors, geometry, images, fileio   what everyone needs: bad-input errors, sizes and layer
+                                       specs, image layout, files written atomically
+    backend                            the numba/numpy switch, nothing else
+    functional/                        forward/backward pairs in readable NumPy (the reference)
+    kernels/                           Numba twins of the hot loops; all threading in _threads.py
+    nn/                                Module, Parameter, layers and blocks on functional/
+    models/                            backbone and DeepLabV3Plus (describe their layers as specs)
+    optim, metrics, checkpoint         optimizers, IoU and friends, saving and loading models
+    datasets/                          shapes, digits, your own folders, augmentation, cache
+    train                              the training loop (returns results, draws nothing)
+    receptive_field/                   theoretical and effective fields, gridding, taps on padding
+    gradcheck, summary                 checking gradients; parameters and mult-adds per layer
+    ablation                           the paper's ablation: variants trained on one budget
+    viz/                               every figure (fields, segmentation, curves), one style
+    interop/                           the PyTorch twin (torch imported only there, on demand)
+    cli/, __main__                     the command line: draws after training, catches input errors
+
+The test tests/test_layering.py checks this order. The functional ops reach
+their Numba twins in kernels/ through one dispatch helper
+(functional/_dispatch.py), by name, only when the numba backend is active.
+
+``import minideeplab`` loads neither Numba, nor matplotlib, nor PyTorch.
 """
 
 from . import datasets, functional, geometry, metrics, models, nn, optim, receptive_field

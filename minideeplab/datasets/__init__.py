@@ -45,15 +45,3 @@ __all__ = [
     "DIGITS_CLASSES", "DIGITS_VERSION", "DIGITS_SOURCE", "digit_source_indices", "make_digits",
     "load_folder", "read_image", "augment", "colour_only_baseline",
 ]
-
-# Moved to minideeplab.viz (they draw); kept here so old code runs. Imported on first use only,
-# so that `import minideeplab` does not load matplotlib.
-_MOVED_TO_VIZ = ("class_palette", "colorize_mask", "overlay", "show_samples", "IGNORE_COLOUR")
-
-
-def __getattr__(name):
-    if name in _MOVED_TO_VIZ:
-        from .. import viz
-
-        return getattr(viz, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

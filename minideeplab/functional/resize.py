@@ -54,10 +54,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backend import get_backend
 from ..errors import InputError, InputTypeError
 from ..geometry import pair
 from ._checks import check_array, check_grad
+from ._dispatch import hot_loop
 
 __all__ = ["bilinear_resize_forward", "bilinear_resize_backward", "BilinearCache",
            "bilinear_taps", "interpolation_matrix"]
@@ -159,15 +159,6 @@ def _backward_numpy(dout, rows, cols, x_shape):
     return a_h.T @ along_w
 
 
-def _hot_loops():
-    """(forward, backward) of the active backend."""
-    if get_backend() == "numba":
-        from ..kernels import resize as kernels
-
-        return kernels.forward, kernels.backward
-    return _forward_numpy, _backward_numpy
-
-
 # ------------------------------------------------------------------------ public API
 
 def bilinear_resize_forward(x, size, align_corners=False):
@@ -181,7 +172,7 @@ def bilinear_resize_forward(x, size, align_corners=False):
     n, c, h, w = x.shape
     rows = bilinear_taps(h, h_out, bool(align_corners), x.dtype)
     cols = bilinear_taps(w, w_out, bool(align_corners), x.dtype)
-    forward, _ = _hot_loops()
+    forward = hot_loop("resize", "forward", _forward_numpy)
     out = forward(np.ascontiguousarray(x), rows, cols)
     cache = BilinearCache(x.shape, rows, cols, (n, c, h_out, w_out), x.dtype)
     return out, cache
@@ -193,7 +184,7 @@ def bilinear_resize_backward(dout, cache: BilinearCache):
     Each output pixel's gradient is scattered back to its four source pixels with
     the same weights the forward pass used (``dx = A_h^T dout A_w``).
     """
-    check_grad(dout, cache.out_shape)
-    dout = np.ascontiguousarray(dout, dtype=cache.dtype)
-    _, backward = _hot_loops()
+    check_grad(dout, cache.out_shape, cache.dtype)
+    dout = np.ascontiguousarray(dout)
+    backward = hot_loop("resize", "backward", _backward_numpy)
     return backward(dout, cache.rows, cache.cols, cache.x_shape)

@@ -4,7 +4,7 @@ Same signatures and the same numbers as the NumPy reference, which multiplies by
 dense interpolation matrices; here we visit only the two taps per axis of every
 output pixel. ``rows`` and ``cols`` are the per-axis taps
 ``(index0, index1, weight0, weight1)`` from
-:func:`minideeplab.functional.resize.axis_interpolation`.
+:func:`minideeplab.functional.resize.bilinear_taps`.
 
 Both loop nests run one (n, c) plane per parallel iteration, and both use that
 bilinear interpolation is separable: interpolate along the rows, then combine
