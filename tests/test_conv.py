@@ -191,6 +191,16 @@ def flipped_transposed(w, groups):
     return w_t.reshape(groups * c_in_g, f_g, kh, kw)[:, :, ::-1, ::-1].copy()
 
 
+def random_conv_backward(x_shape, w_shape, stride, padding, dilation, groups):
+    """x, w, a random dout, and conv2d_backward's (dx, dw, db), all float64."""
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    out, cache = F.conv2d_forward(x, w, stride=stride, padding=padding, dilation=dilation,
+                                  groups=groups)
+    dout = rng.standard_normal(out.shape)
+    return x, w, dout, F.conv2d_backward(dout, cache)
+
+
 BACKWARD_GEOMETRIES = [
     # x shape, w shape, stride, padding, dilation, groups
     ((2, 3, 9, 8), (4, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),
@@ -204,12 +214,8 @@ BACKWARD_GEOMETRIES = [
                          BACKWARD_GEOMETRIES)
 def test_dx_is_a_convolution_of_the_zero_inserted_dout_with_the_flipped_kernel(
         x_shape, w_shape, stride, padding, dilation, groups):
-    rng = np.random.default_rng(0)
-    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    out, cache = F.conv2d_forward(x, w, stride=stride, padding=padding, dilation=dilation,
-                                  groups=groups)
-    dout = rng.standard_normal(out.shape)
-    dx, _, _ = F.conv2d_backward(dout, cache)
+    x, w, dout, (dx, _, _) = random_conv_backward(x_shape, w_shape, stride, padding, dilation,
+                                                  groups)
 
     kh, kw = w_shape[2:]
     reach = (dilation[0] * (kh - 1), dilation[1] * (kw - 1))    # effective kernel - 1
@@ -229,12 +235,8 @@ def test_dx_is_a_convolution_of_the_zero_inserted_dout_with_the_flipped_kernel(
                          BACKWARD_GEOMETRIES)
 def test_dw_is_a_correlation_of_x_with_dout(x_shape, w_shape, stride, padding, dilation,
                                             groups):
-    rng = np.random.default_rng(1)
-    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    out, cache = F.conv2d_forward(x, w, stride=stride, padding=padding, dilation=dilation,
-                                  groups=groups)
-    dout = rng.standard_normal(out.shape)
-    _, dw, _ = F.conv2d_backward(dout, cache)
+    x, w, dout, (_, dw, _) = random_conv_backward(x_shape, w_shape, stride, padding, dilation,
+                                                  groups)
 
     # dW[f, c, u, v] = sum_{n,i,j} x_pad[n, c, u*d + i*s, v*d + j*s] * dout[n, f, i, j]:
     # channels of x become the batch, images become channels, dout is the kernel

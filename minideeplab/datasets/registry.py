@@ -17,28 +17,25 @@ from .shapes import SHAPES_CLASSES, SHAPES_VERSION, make_shapes
 
 __all__ = ["DATASETS", "SPLITS", "dataset_info", "load_dataset"]
 
+def _generated(class_names, first_seed: int, version: int) -> dict:
+    """The registry entry of a generated dataset: train, val and test from seeds in a row."""
+    return {
+        "num_classes": len(class_names),
+        "class_names": class_names,
+        "in_channels": 3,
+        "default_size": 64,
+        "default_n": {"train": 2000, "val": 500, "test": 500},
+        "split_seeds": {"train": first_seed, "val": first_seed + 1, "test": first_seed + 2},
+        "version": version,
+    }
+
+
 # Each split is generated from its own seed, so train, val and test scenes never coincide.
 # The seeds are offset from the small numbers people type (make_shapes(n, seed=0)), so an ad-hoc
 # set made in a notebook is not, by accident, the training set.
 DATASETS = {
-    "shapes": {
-        "num_classes": len(SHAPES_CLASSES),
-        "class_names": SHAPES_CLASSES,
-        "in_channels": 3,
-        "default_size": 64,
-        "default_n": {"train": 2000, "val": 500, "test": 500},
-        "split_seeds": {"train": 1000, "val": 1001, "test": 1002},
-        "version": SHAPES_VERSION,
-    },
-    "digits": {
-        "num_classes": len(DIGITS_CLASSES),
-        "class_names": DIGITS_CLASSES,
-        "in_channels": 3,
-        "default_size": 64,
-        "default_n": {"train": 2000, "val": 500, "test": 500},
-        "split_seeds": {"train": 2000, "val": 2001, "test": 2002},
-        "version": DIGITS_VERSION,
-    },
+    "shapes": _generated(SHAPES_CLASSES, 1000, SHAPES_VERSION),
+    "digits": _generated(DIGITS_CLASSES, 2000, DIGITS_VERSION),
 }
 
 

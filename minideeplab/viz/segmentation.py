@@ -22,21 +22,12 @@ __all__ = ["IGNORE_COLOUR", "class_palette", "colorize_mask", "overlay", "show_s
 
 # Hand-picked, mutually distinct colours; class 0 (background) is black so objects stand out.
 _PALETTE = np.array([
-    (0.00, 0.00, 0.00),   # 0 background: black
-    (0.89, 0.10, 0.11),   # red
-    (0.22, 0.49, 0.72),   # blue
-    (0.30, 0.69, 0.29),   # green
-    (1.00, 0.50, 0.00),   # orange
-    (0.60, 0.31, 0.64),   # purple
-    (1.00, 1.00, 0.20),   # yellow
-    (0.09, 0.75, 0.81),   # cyan
-    (0.97, 0.51, 0.75),   # pink
-    (0.65, 0.34, 0.16),   # brown
-    (0.55, 0.55, 0.55),   # grey
-    (0.74, 0.74, 0.13),   # olive
-    (0.50, 0.85, 0.60),   # mint
-    (0.40, 0.30, 0.90),   # indigo
-])
+    (0.00, 0.00, 0.00), (0.89, 0.10, 0.11), (0.22, 0.49, 0.72), (0.30, 0.69, 0.29),
+    (1.00, 0.50, 0.00), (0.60, 0.31, 0.64), (1.00, 1.00, 0.20), (0.09, 0.75, 0.81),
+    (0.97, 0.51, 0.75), (0.65, 0.34, 0.16), (0.55, 0.55, 0.55), (0.74, 0.74, 0.13),
+    (0.50, 0.85, 0.60), (0.40, 0.30, 0.90),
+])  # black (background), red, blue, green, orange, purple, yellow, cyan, pink, brown,
+#     grey, olive, mint, indigo
 IGNORE_COLOUR = (1.0, 1.0, 1.0)  # 255 (ignore) is drawn white
 
 
