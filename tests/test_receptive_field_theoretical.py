@@ -234,8 +234,6 @@ def test_the_first_names_of_the_specs_are_the_geometry_classes():
 class TwoLayerModelNewName(TwoLayerModel):
     """The same model with the protocol's current name, layer_specs(), and geometry specs."""
 
-    receptive_field_layers = None          # only the new name
-
     def layer_specs(self):
         return [self.conv, geometry.LayerSpec(3, 1, 2, 2, "imagined"), self.head]
 
