@@ -24,12 +24,12 @@ from ..errors import InputTypeError
 from . import registry
 from .bugs import Bug, bugs
 from .describe import task_text
-from .finale import compare_training, implemented
+from .finale import compare_receptive_fields, compare_training, implemented, train_small_model
 from .report import Report
 from .runner import run_ladder
 
 __all__ = ["list", "show", "check", "bugs", "Bug", "Report", "task_text", "compare_training",
-           "implemented"]
+           "train_small_model", "compare_receptive_fields", "implemented"]
 
 
 def list():  # noqa: A001  (the name the issue asks for: mdl.exercises.list())
