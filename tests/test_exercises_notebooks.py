@@ -1,4 +1,4 @@
-"""The exercise notebooks with the reference solutions filled in: every check passes, the finale trains.
+"""Exercise notebooks with the reference solutions filled in: every check passes, the finale trains.
 
 pytest's ``--nbmake`` (pyproject's addopts) already runs every notebook as shipped,
 where each check cell reports "not implemented yet" and the notebook still runs

@@ -21,6 +21,7 @@ from __future__ import annotations
 import inspect
 
 from ..errors import InputTypeError
+from ..implementation import library_implementation
 from . import registry
 from .bugs import Bug, bugs
 from .describe import task_text
@@ -51,8 +52,9 @@ def _check_callable(exercise, fn) -> None:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
         return                          # a builtin without a signature: let the ladder tell
-    trial = exercise.build(exercise.ladder[0].params, seed=1001)
-    args, kwargs = trial.make_args()
+    with library_implementation():
+        trial = exercise.build(exercise.ladder[0].params, seed=1001)
+        args, kwargs = trial.make_args()
     try:
         signature.bind(*args, **kwargs)
     except TypeError as error:

@@ -26,6 +26,7 @@ HINTS = {
         "only:padding > 0": "Padding adds p pixels on BOTH sides: H + 2p.",
         "only:(h, w) pairs": "Any argument may be an (h, w) pair: compute each axis with its "
                              "own values (minideeplab.geometry.pair turns an int into a pair).",
+        "default": "H_out = (H + 2p - k_eff) // s + 1 per axis, with k_eff = d*(k-1)+1.",
     },
     "conv2d_forward": {
         "kernel flipped": "Deep learning's 'convolution' is a correlation: do not flip w.",
