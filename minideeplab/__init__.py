@@ -32,7 +32,7 @@ their Numba twins in kernels/ through one dispatch helper
 ``import minideeplab`` loads neither Numba, nor matplotlib, nor PyTorch.
 """
 
-from . import datasets, exercises, functional, geometry, metrics, models, nn, optim, receptive_field
+from . import datasets, functional, geometry, metrics, models, nn, optim, receptive_field
 from . import summary as summary_module  # noqa: F401  (the module; `summary` is the function)
 from .backend import get_backend, set_backend, use_backend
 from .checkpoint import load_model, save_checkpoint
@@ -41,6 +41,16 @@ from .implementation import use_implementation
 from .summary import count_parameters, summary
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # mdl.exercises loads on first use: it is for learners, and `import minideeplab` stays
+    # as fast as it was without it
+    if name == "exercises":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.exercises")
+    raise AttributeError(f"module 'minideeplab' has no attribute {name!r}")
 
 __all__ = [
     "datasets", "functional", "geometry", "metrics", "models", "nn", "optim", "receptive_field",

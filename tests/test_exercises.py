@@ -255,3 +255,14 @@ def test_array_patterns_a_learner_can_act_on():
     assert _pattern(e, border) == ["border"]
     assert _pattern(e, np.zeros_like(e)) == ["zero"]
     assert _pattern(e, e + rng.standard_normal(e.shape)) == []
+
+
+def test_import_minideeplab_does_not_load_the_exercises():
+    """They load on first use of mdl.exercises, so the start-up time does not grow."""
+    import subprocess
+    import sys
+
+    code = ("import sys, minideeplab as mdl; a = 'minideeplab.exercises' in sys.modules; "
+            "mdl.exercises.list(); print(a, 'minideeplab.exercises' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

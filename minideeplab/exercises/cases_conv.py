@@ -90,7 +90,7 @@ def _inputs(params, seed):
 def _context(params, out_shape) -> dict:
     n = params["x"][0]
     kh, kw = params["w"][2:]
-    return {"N (the batch size)": n, "H_out*W_out": out_shape[2] * out_shape[3],
+    return {"N, the batch size": n, "H_out*W_out": out_shape[2] * out_shape[3],
             "kH*kW": kh * kw, "N*H_out*W_out": n * out_shape[2] * out_shape[3]}
 
 

@@ -211,8 +211,8 @@ def loss_backward_trial(params, seed) -> Trial:
         return named_outputs(result, ("dlogits",), "softmax_cross_entropy_backward")
 
     n, c, h, w = params["logits"]
-    context = {"valid pixels / all pixels": valid / target.size, "N*H*W (all pixels)": target.size,
-               "dloss": dloss, "C (the number of classes)": c}
+    context = {"valid pixels / all pixels": valid / target.size, "N*H*W, all pixels": target.size,
+               "dloss": dloss, "C, the number of classes": c}
     if valid:
         context["the number of valid pixels"] = valid
     gradcheck = None if params["dtype"] == "float32" else op_gradcheck(
@@ -400,6 +400,6 @@ def aspp_backward_trial(params, seed) -> Trial:
                 f"dout {out.shape}, {params['dtype']}")
     return Trial(make_args, aspp_backward, unpack, geometry,
                  gradcheck=None if params["dtype"] == "float32" else gradcheck,
-                 suspects=suspects, context={"B (the number of branches)":
+                 suspects=suspects, context={"B, the number of branches":
                                              len(params["widths"])},
                  float32=params["dtype"] == "float32")

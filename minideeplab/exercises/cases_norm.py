@@ -77,7 +77,7 @@ def _bn_inputs(params, seed):
 def _bn_context(params):
     n, c, h, w = params["x"]
     m = n * h * w
-    return {"M = N*H*W (values per channel)": m, "M / (M - 1)": m / (m - 1)}
+    return {"M = N*H*W, the values per channel": m, "M / (M - 1)": m / (m - 1)}
 
 
 def bn_forward_trial(params, seed) -> Trial:
