@@ -11,6 +11,7 @@ floors above it in this list, never from a floor below.
     backend                            the numba/numpy switch, nothing else
     functional/                        forward/backward pairs in readable NumPy (the reference)
     kernels/                           Numba twins of the hot loops; all threading in _threads.py
+    implementation                     use_implementation: the layers call a learner's functions
     nn/                                Module, Parameter, layers and blocks on functional/
     models/                            backbone and DeepLabV3Plus (describe their layers as specs)
     optim, metrics, checkpoint         optimizers, IoU and friends, saving and loading models
@@ -19,6 +20,7 @@ floors above it in this list, never from a floor below.
     receptive_field/                   theoretical and effective fields, gridding, taps on padding
     gradcheck, summary                 checking gradients; parameters and mult-adds per layer
     ablation                           the paper's ablation: variants trained on one budget
+    exercises/                         learn by building: tasks, the checker, the bug zoo
     viz/                               every figure (fields, segmentation, curves), one style
     interop/                           the PyTorch twin (torch imported only there, on demand)
     cli/, __main__                     the command line: draws after training, catches input errors
@@ -35,13 +37,25 @@ from . import summary as summary_module  # noqa: F401  (the module; `summary` is
 from .backend import get_backend, set_backend, use_backend
 from .checkpoint import load_model, save_checkpoint
 from .gradcheck import gradcheck, rel_error
+from .implementation import use_implementation
 from .summary import count_parameters, summary
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    # mdl.exercises loads on first use: it is for learners, and `import minideeplab` stays
+    # as fast as it was without it
+    if name == "exercises":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.exercises")
+    raise AttributeError(f"module 'minideeplab' has no attribute {name!r}")
 
 __all__ = [
     "datasets", "functional", "geometry", "metrics", "models", "nn", "optim", "receptive_field",
     "load_model", "save_checkpoint",
     "get_backend", "set_backend", "use_backend",
     "gradcheck", "rel_error", "count_parameters", "summary",
+    "exercises", "use_implementation",
 ]

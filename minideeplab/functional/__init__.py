@@ -9,6 +9,7 @@ from .batchnorm import batch_norm2d_backward, batch_norm2d_forward
 from .concat import concat_backward, concat_forward
 from .conv import conv2d_backward, conv2d_forward
 from .dropout import dropout_backward, dropout_forward
+from .fanout import ASPPCache, aspp_backward
 from .loss import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from .pooling import global_avg_pool2d_backward, global_avg_pool2d_forward
 from .resize import bilinear_resize_backward, bilinear_resize_forward
@@ -22,4 +23,5 @@ __all__ = [
     "bilinear_resize_forward", "bilinear_resize_backward",
     "concat_forward", "concat_backward",
     "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
+    "aspp_backward", "ASPPCache",
 ]

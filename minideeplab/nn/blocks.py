@@ -197,16 +197,12 @@ class ASPP(Module):
         return self.project(stacked)
 
     def backward(self, grad_out):
-        concat_cache = self._pop_cache()
-        grad_stacked = self.project.backward(grad_out)
-        # concat -> split: each branch gets back its own slice of channels
-        grad_branches = F.concat_backward(grad_stacked, concat_cache)
-        # fan-out -> sum: x fed every branch, so its gradient adds up over them
-        grad_x = None
-        for branch, grad in zip(self.branches, grad_branches, strict=True):
-            g = branch.backward(grad)
-            grad_x = g if grad_x is None else grad_x + g
-        return grad_x
+        # project back, split the concat (each branch gets its own channels), and sum the
+        # fan-out (x fed every branch): F.aspp_backward spells the three steps out, and
+        # mdl.use_implementation(aspp_backward=...) lets a learner write them instead
+        cache = F.ASPPCache(self.project.backward, self._pop_cache(),
+                            [branch.backward for branch in self.branches])
+        return F.aspp_backward(grad_out, cache)
 
 
 class Decoder(Module):
