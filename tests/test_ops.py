@@ -178,11 +178,12 @@ def test_bilinear_taps_by_hand():
     np.testing.assert_array_equal(index1, [1, 3])
     np.testing.assert_array_equal(weight0, [0.5, 0.5])
     np.testing.assert_array_equal(weight1, [0.5, 0.5])
-    # 2 -> 4: sources -0.25 (clamped to 0), 0.25, 0.75, 1.25; the last pixel repeats as index1.
+    # 2 -> 4: sources -0.25 (clamped to 0), 0.25, 0.75, 1.25; past the last pixel both taps
+    # read pixel 1 (index1 repeats it) and all the weight goes to the first tap.
     index0, index1, weight0, weight1 = bilinear_taps(2, 4, align_corners=False)
     np.testing.assert_array_equal(index0, [0, 0, 0, 1])
     np.testing.assert_array_equal(index1, [1, 1, 1, 1])
-    np.testing.assert_array_equal(weight1, [0.0, 0.25, 0.75, 0.25])
+    np.testing.assert_array_equal(weight1, [0.0, 0.25, 0.75, 0.0])
     np.testing.assert_array_equal(weight0, 1.0 - weight1)
     # 3 -> 5 with aligned corners: sources 0, 0.5, 1, 1.5, 2 (the corners map onto each other).
     index0, index1, _, weight1 = bilinear_taps(3, 5, align_corners=True)

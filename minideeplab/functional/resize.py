@@ -105,7 +105,10 @@ def bilinear_taps(in_size: int, out_size: int, align_corners: bool, dtype=np.flo
         source = np.maximum(scale * (destination + 0.5) - 0.5, 0.0)
     index0 = np.minimum(source.astype(np.intp), in_size - 1)     # floor, since source >= 0
     index1 = np.where(index0 < in_size - 1, index0 + 1, index0)  # the last pixel repeats
-    weight1 = source - index0
+    # where both taps read the same pixel (the last one), all the weight goes to the first:
+    # the same value, but exact (w0*v + w1*v can round; a 1x1 map then upsamples to a
+    # map of exactly equal values, as ASPP's image pooling expects)
+    weight1 = np.where(index1 == index0, 0.0, source - index0)
     weight0 = 1.0 - weight1
     return index0, index1, weight0.astype(dtype), weight1.astype(dtype)
 
