@@ -20,7 +20,7 @@ FLOORS = [
     {"kernels"},
     {"nn"},
     {"models"},
-    {"optim", "metrics", "checkpoint"},
+    {"optim", "metrics", "checkpoint", "run_folder"},
     {"datasets"},
     {"train"},
     {"receptive_field"},
