@@ -3,9 +3,10 @@ configuration; every option the table shows is one the command accepts.
 
 The commands are read from README.md (the table under "## The command line"), so the table and
 the test cannot drift apart: a new row runs here as soon as it is written. Placeholders become
-real files: a ``.npz`` path is a freshly trained checkpoint, an image path a small PNG, and the
-value of ``--out``, ``--plot`` or ``--figures`` a path in a temporary folder. ``TINY`` adds the
-options that make each command take a second or two instead of minutes.
+real files: a ``.npz`` path (or CHECKPOINT) is a freshly trained checkpoint, an image path a
+small PNG, the value of ``--out``, ``--plot`` or ``--figures`` (or DIR, FILE) a path in a
+temporary folder, and N is 1. ``TINY`` adds the options that make each command take a second
+or two instead of minutes (a command without an entry runs as the README writes it).
 """
 
 import re
