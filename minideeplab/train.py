@@ -371,25 +371,29 @@ def kernel_cache_is_cold() -> bool:
     load them from the cache. A kernel is cached when its cache index file (numba's
     ``<function>-<line>.py<version>.nbi``, wherever numba keeps it: next to the code, in
     ``NUMBA_CACHE_DIR`` or a user cache folder) exists and is newer than its source file
-    (an edited source makes numba compile again).
+    (an edited source makes numba compile again). False when it cannot tell (numba's
+    dispatcher attributes read here are not a public API; a test checks both answers).
     """
     import importlib
     import pkgutil
 
-    from numba.core.registry import CPUDispatcher
-
     from . import kernels
 
-    for module_info in pkgutil.iter_modules(kernels.__path__):
-        module = importlib.import_module(f"{kernels.__name__}.{module_info.name}")
-        for kernel in vars(module).values():
-            cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
-            if not isinstance(kernel, CPUDispatcher) or cache_file is None:
-                continue                    # not a kernel, or one compiled without cache=True
-            index = Path(cache_file._index_path)
-            source = Path(kernel.py_func.__code__.co_filename)
-            if not index.exists() or index.stat().st_mtime < source.stat().st_mtime:
-                return True
+    try:
+        from numba.core.registry import CPUDispatcher
+
+        for module_info in pkgutil.iter_modules(kernels.__path__):
+            module = importlib.import_module(f"{kernels.__name__}.{module_info.name}")
+            for kernel in vars(module).values():
+                cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
+                if not isinstance(kernel, CPUDispatcher) or cache_file is None:
+                    continue                # not a kernel, or one compiled without cache=True
+                index = Path(cache_file._index_path)
+                source = Path(kernel.py_func.__code__.co_filename)
+                if not index.exists() or index.stat().st_mtime < source.stat().st_mtime:
+                    return True
+    except (ImportError, AttributeError, OSError):
+        return False
     return False
 
 

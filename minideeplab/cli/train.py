@@ -43,11 +43,12 @@ def add_training_options(p) -> None:
     from minideeplab.train import DEFAULT_LR, TrainConfig
 
     d = TrainConfig
-    p.add_argument("--dataset", choices=tuple(DATASETS), help=f"({d.dataset})")
+    p.add_argument("--dataset", choices=tuple(DATASETS), help=f"training data ({d.dataset})")
     p.add_argument("--image-size", type=int, help=f"image side in pixels ({d.image_size})")
     p.add_argument("--steps", type=int, help=f"training steps ({d.steps})")
-    p.add_argument("--batch-size", type=int, help=f"({d.batch_size})")
-    p.add_argument("--optimizer", choices=tuple(DEFAULT_LR), help=f"({d.optimizer})")
+    p.add_argument("--batch-size", type=int,
+                   help=f"images per step, at most --n-train ({d.batch_size})")
+    p.add_argument("--optimizer", choices=tuple(DEFAULT_LR), help=f"optimizer ({d.optimizer})")
     p.add_argument("--lr", type=float,
                    help="peak learning rate (" + ", ".join(
                        f"{lr} for {name}" for name, lr in DEFAULT_LR.items()) + ")")
@@ -190,9 +191,12 @@ def register(subparsers) -> None:
         "train", help="train DeepLabV3+ (default: the small model on shapes)",
         description="Train a DeepLabV3+ and write DIR/model.npz, DIR/metrics.json, "
                     "DIR/curves.png and DIR/predictions.png.")
-    p.add_argument("--out", default="runs/default", help="run folder (runs/default)")
+    p.add_argument("--out", default="runs/default",
+                   help="run folder (runs/default); one that holds a trained model needs "
+                        "--resume or --overwrite")
     add_training_options(p)
-    p.add_argument("--output-stride", type=int, choices=(8, 16, 32), help="(16)")
+    p.add_argument("--output-stride", type=int, choices=(8, 16, 32),
+                   help="input side / side of the encoder's output (16)")
     p.add_argument("--no-decoder", action="store_true", default=None,
                    help="DeepLabV3 (no decoder)")
     p.add_argument("--standard-convs", action="store_true", default=None,
