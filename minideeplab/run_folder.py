@@ -71,6 +71,9 @@ def prepare_run_folder(out_dir, resume=False, overwrite=False, log=print) -> Pat
     folder = _literal(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise _refuse(f"{{out_dir}} {folder} is a file, not a folder: give a folder for the run")
+    if resume and not checkpoint.exists():
+        raise _refuse(f"{{resume}}: there is no checkpoint {_literal(checkpoint)} to continue; "
+                      "leave out {resume} to start a new run")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         failed = "write into"
@@ -83,9 +86,6 @@ def prepare_run_folder(out_dir, resume=False, overwrite=False, log=print) -> Pat
     if resume and overwrite:
         raise _refuse(f"{{resume}} and {{overwrite}} contradict each other: continue the run in "
                       f"{folder} or replace it, not both")
-    if resume and not checkpoint.exists():
-        raise _refuse(f"{{resume}}: there is no checkpoint {_literal(checkpoint)} to continue; "
-                      "leave out {resume} to start a new run")
     if checkpoint.exists() and not resume:
         if not overwrite:
             raise _refuse(f"{folder} already holds a trained model ({CHECKPOINT_NAME}, "

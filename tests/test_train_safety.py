@@ -92,6 +92,7 @@ def test_resume_cannot_go_back_before_the_steps_done(finished_run):
 def test_resume_without_a_checkpoint_says_so(tmp_path):
     with pytest.raises(OptionError, match="no checkpoint .*model.npz to continue"):
         train(_config(), out_dir=tmp_path / "empty", resume=True, progress=False, log=_quiet)
+    assert not (tmp_path / "empty").exists()          # refused before anything is created
 
 
 # ------------------------------------------------------------ the run folder
