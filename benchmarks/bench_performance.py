@@ -2,6 +2,7 @@
 
     python benchmarks/bench_performance.py            # about 2 minutes on 2 cores
     python benchmarks/bench_performance.py --quick    # fewer repeats, no NumPy conv column
+    python benchmarks/bench_performance.py --smoke    # does it run? toy sizes, seconds
     minideeplab bench performance
 
 Four parts, all float32 with 2 threads, PyTorch (when installed) as the peer:
@@ -231,6 +232,22 @@ def format_startup(result):
     ])
 
 
+def _smoke(torch, log) -> int:
+    """``--smoke``: the in-process parts once, at toy sizes (the figures mean nothing)."""
+    import bench_conv
+    import bench_model
+
+    conv_results = bench_conv.run(["S5"], 1, include_numpy=False,
+                                  include_torch=torch is not None, verbose=False)
+    model_results = [bench_model.bench_forward_backward(2, 16, 1, False, torch, log),
+                     bench_model.bench_training_step(2, 16, 1, torch, log)]
+    print("minideeplab performance, --smoke: toy sizes, one run each; the figures mean nothing\n")
+    print(bench_conv.format_table(conv_results))
+    print(bench_model.format_table(model_results))
+    print("\nmemory and start-up: not measured with --smoke (they run child processes)")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="bench_performance",
@@ -243,6 +260,9 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-steps", type=int, default=10,
                         help="training steps in the memory measurement (10)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument("--smoke", action="store_true",
+                        help="the smallest run, to check that the script works: one shape, a "
+                             "toy model, no child processes (no memory or start-up figures)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -278,6 +298,8 @@ def main(argv=None) -> int:
 
     torch = None if args.no_torch else bench_model._import_torch(2)
     bench_model._set_numba_threads(2)
+    if args.smoke:
+        return _smoke(torch, log)
     started = time.perf_counter()
     load_before = bench_model._load()
 

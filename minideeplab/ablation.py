@@ -25,12 +25,14 @@ ABLATION_VARIANTS = {
 }
 
 
-def ablation(config: TrainConfig, variants=None, out_dir=None, progress=True, log=print):
+def ablation(config: TrainConfig, variants=None, out_dir=None, progress=True, log=print,
+             overwrite=False):
     """Train every variant with the same budget (config) and return one row per variant.
 
     Rows hold mIoU, boundary mIoU, per-class IoU (val), parameters, mult-adds and
     training time: the table the paper reports for decoder, separable convs and
-    output stride.
+    output stride. ``overwrite=True`` replaces the runs of an earlier ablation in
+    ``out_dir`` (without it, they are refused, as :func:`~minideeplab.train.train` does).
     """
     variants = ABLATION_VARIANTS if variants is None else variants
     rows = []
@@ -38,7 +40,7 @@ def ablation(config: TrainConfig, variants=None, out_dir=None, progress=True, lo
         log(f"--- {name}")
         variant = TrainConfig(**{**asdict(config), "model": {**config.model, **overrides}})
         folder = None if out_dir is None else Path(out_dir) / _slug(name)
-        result = train(variant, out_dir=folder, progress=progress, log=log)
+        result = train(variant, out_dir=folder, progress=progress, log=log, overwrite=overwrite)
         cost = summary(result["model"], (result["model"].in_channels, config.image_size,
                                          config.image_size))
         rows.append({"variant": name, "miou": result["val"]["miou"],

@@ -13,12 +13,22 @@ checkpoints that resume exactly (model, optimizer, data order and dropout
 RNG states), a stop with a clear message on a NaN or infinite loss, and a run
 folder with ``model.npz`` and ``metrics.json``. It returns its results and
 history and draws nothing (the command line draws the figures).
+
+Nothing is lost and nothing is silent (:mod:`minideeplab.run_folder` holds the
+guards): the run folder is checked before any work and a trained model in it is
+never replaced unless asked; a resume refuses options that would change the
+model or the data and says what it resumes; Ctrl-C saves every whole step and
+raises :class:`TrainingInterrupted`; a divergence names the checkpoint that
+exists; a cold Numba cache is announced before the first step compiles the
+kernels, and the speed reported leaves that step out.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -27,19 +37,38 @@ import numpy as np
 
 from . import datasets, metrics
 from . import functional as F
+from .backend import get_backend
 from .checkpoint import build_model, load_checkpoint, save_checkpoint
-from .errors import InputError
+from .errors import InputError, OptionError
 from .fileio import atomic_write
 from .nn.layers import Dropout
 from .optim import SGD, Adam, PolyLR
+from .run_folder import (
+    RESUMABLE,
+    CtrlCAfterTheStep,
+    TrainingInterrupted,
+    check_resume,
+    describe_resume,
+    diverged_message,
+    interrupted,
+    prepare_run_folder,
+)
 
-__all__ = ["TrainConfig", "DEFAULT_LR", "train", "evaluate", "TrainingDiverged"]
+__all__ = ["TrainConfig", "DEFAULT_LR", "train", "evaluate", "TrainingDiverged",
+           "TrainingInterrupted", "OptionError", "RESUMABLE", "kernel_cache_is_cold"]
 
 
 #: The peak learning rate of each optimizer when none is given. SGD at 0.6 is
 #: high, but BatchNorm everywhere and the warm-up keep it stable; measured on
 #: the default run (3000 steps): lr 0.1 -> 0.806 val mIoU, 0.4 -> 0.846, 0.8 -> 0.863.
 DEFAULT_LR = {"sgd": 0.6, "adam": 1e-3}
+
+
+#: What the first step costs when the Numba kernels are not cached yet (measured on 2 cores).
+COMPILE_MESSAGE = "compiling the kernels, once, about 20 s (they are cached for later runs)"
+
+# the clock for every figure of speed (a test replaces it to check what is measured)
+_clock = time.perf_counter
 
 
 class TrainingDiverged(RuntimeError):
@@ -70,19 +99,28 @@ class TrainConfig:
     model: dict = field(default_factory=dict)   # keyword arguments of DeepLabV3Plus
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "n_train", "n_val", "image_size", "eval_every",
-                     "checkpoint_every"):
+        # errors name the option as a template field, so the command line can say --n-test
+        for name in ("steps", "batch_size", "n_train", "n_val", "n_test", "image_size",
+                     "eval_every", "checkpoint_every"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
-                raise InputError(f"{name} must be a positive int, got {value!r}")
-        if not isinstance(self.warmup_steps, (int, np.integer)) or self.warmup_steps < 0:
-            raise InputError(f"warmup_steps must be an int >= 0, got {self.warmup_steps!r}")
+                raise OptionError(f"{{{name}}} must be a positive int, got {_quoted(value)}")
+        for name in ("warmup_steps", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 0:
+                raise OptionError(f"{{{name}}} must be an int >= 0, got {_quoted(value)}")
+        if self.batch_size > self.n_train:
+            # the batcher would quietly hand out batches of n_train, not batch_size
+            raise OptionError(f"{{batch_size}} {self.batch_size} is larger than {{n_train}} "
+                              f"{self.n_train}: a batch cannot hold more images than the "
+                              "training set has; lower {batch_size} or raise {n_train}")
         if self.optimizer not in ("sgd", "adam"):
-            raise InputError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+            raise OptionError(f"{{optimizer}} must be 'sgd' or 'adam', got "
+                              f"{_quoted(self.optimizer)}")
         if self.lr is None:
             self.lr = DEFAULT_LR[self.optimizer]
         if not self.lr > 0:
-            raise InputError(f"lr must be > 0, got {self.lr!r}")
+            raise OptionError(f"{{lr}} must be > 0, got {_quoted(self.lr)}")
         self.scale_range = tuple(self.scale_range)
 
     @classmethod
@@ -92,6 +130,11 @@ class TrainConfig:
         if unknown:
             raise InputError(f"unknown training options: {sorted(unknown)}")
         return cls(**values)
+
+
+def _quoted(value) -> str:
+    """repr(value) for an OptionError's message (whose braces are fields)."""
+    return OptionError.quote(repr(value))
 
 
 def _make_optimizer(config, parameters):
@@ -149,31 +192,44 @@ class _Batches:
 
 
 def train(config: TrainConfig | None = None, out_dir=None, resume=False, progress=True,
-          log=print, callback=None) -> dict:
+          log=print, callback=None, overwrite=False) -> dict:
     """Train a DeepLabV3+ as ``config`` says; write the run folder ``out_dir`` if given.
 
     Returns the final metrics dict (also written to ``out_dir/metrics.json``)
     and, under ``"model"``, the trained model. The loop draws nothing: the
     command line (or a notebook) draws the curves and predictions from the
     result (``viz.plot_training_curves(result["history"])``).
-    With ``resume=True`` and a checkpoint in ``out_dir``, training continues
-    from it exactly. ``callback(step, loss, model)``, if given, runs after every
-    step (after any checkpoint of that step is written).
 
+    A folder that already holds a trained model is continued with
+    ``resume=True`` (exactly; only :data:`RESUMABLE` options may differ from the
+    checkpoint's) or replaced with ``overwrite=True``; otherwise it is refused
+    with an :class:`OptionError`. Ctrl-C ends the step in progress, saves a
+    checkpoint of every step done and raises :class:`TrainingInterrupted`.
+    ``callback(step, loss, model)``, if given, runs after every step (after any
+    checkpoint of that step is written).
     """
     config = config or TrainConfig()
     info = datasets.dataset_info(config.dataset)
     num_classes = info["num_classes"]
     out_dir = Path(out_dir) if out_dir is not None else None
-    checkpoint_path = out_dir / "model.npz" if out_dir is not None else None
+    checkpoint_path = None
+    if out_dir is not None:      # checked before any work: nothing is lost at the first save
+        checkpoint_path = prepare_run_folder(out_dir, resume=resume, overwrite=overwrite, log=log)
+    elif resume:
+        raise OptionError("{resume} needs {out_dir}, the run folder to continue",
+                          {"resume": "resume=True"})
+
+    model_kwargs = {"seed": config.seed, **config.model}
+    model = build_model({"num_classes": num_classes, **model_kwargs})
+    saved = None
+    if resume:
+        saved = load_checkpoint(checkpoint_path)
+        check_resume(saved[2], _jsonable(asdict(config)), _jsonable(model.config), out_dir)
 
     train_images, train_masks = datasets.load_dataset(config.dataset, "train", n=config.n_train,
                                                       size=config.image_size)
     val_images, val_masks = datasets.load_dataset(config.dataset, "val", n=config.n_val,
                                                   size=config.image_size)
-
-    model_kwargs = {"seed": config.seed, **config.model}
-    model = build_model({"num_classes": num_classes, **model_kwargs})
     optimizer = _make_optimizer(config, model.parameters())
     scheduler = PolyLR(optimizer, config.steps, warmup_steps=config.warmup_steps)
     data_rng = np.random.default_rng(config.seed + 1)
@@ -181,26 +237,22 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
     history = {"step": [], "loss": [], "lr": [], "eval_step": [], "val_miou": [],
                "val_boundary_miou": []}
     start_step, elapsed_before = 0, 0.0
+    saved_step = None            # the step model.npz holds, once it holds this run
 
-    if resume:
-        if checkpoint_path is None or not checkpoint_path.exists():
-            raise FileNotFoundError(f"--resume needs a checkpoint at {checkpoint_path}")
-        model_state, optimizer_state, meta = load_checkpoint(checkpoint_path)
-        saved = TrainConfig.from_dict({**meta["train_config"]})
-        if asdict(saved) != asdict(config):
-            log("resuming with the checkpoint's training config (the one given is ignored)")
-            config = saved
-            scheduler.total_steps = config.steps
+    if saved is not None:
+        model_state, optimizer_state, meta = saved
         model.load_state_dict(model_state)
         optimizer.load_state_dict(optimizer_state)
         _restore_rng_states(meta["rng"], data_rng, model)
         batches.load(meta["batches"])
         history = meta["history"]
-        start_step = int(meta["step"])
+        start_step = saved_step = int(meta["step"])
         elapsed_before = float(meta.get("train_seconds", 0.0))
-        log(f"resumed from {checkpoint_path} at step {start_step}")
+        log(describe_resume(checkpoint_path, _jsonable(asdict(config)),
+                            _jsonable(model.config), meta))
 
     def save(step, seconds):
+        nonlocal saved_step
         if checkpoint_path is None:
             return
         save_checkpoint(checkpoint_path, model, optimizer, metadata={
@@ -208,48 +260,71 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
             "rng": _rng_states(data_rng, model), "batches": batches.state(),
             "history": history, "train_seconds": seconds, "image_size": config.image_size,
             "dataset": config.dataset, "class_names": list(info["class_names"])})
+        saved_step = step
 
+    if start_step < config.steps and get_backend() == "numba" and kernel_cache_is_cold():
+        log(COMPILE_MESSAGE)
     bar = _progress(range(start_step, config.steps), progress, start_step, config.steps)
-    started = time.perf_counter()
+    started = _clock()
+    first_step_seconds = after_first_step = None
     last_eval = {}
+    done = start_step
     model.train()
-    for step in bar:
-        lr = scheduler.step(step)
-        indices = batches.next()
-        images, masks = datasets.augment(train_images[indices], train_masks[indices], data_rng,
-                                         flip=config.flip, scale_range=config.scale_range)
-        logits = model(images)
-        loss, loss_cache = F.softmax_cross_entropy_forward(logits, masks)
-        if not math.isfinite(loss):
-            message = (f"loss became {loss} at step {step}; training stopped. The last good "
-                       f"checkpoint is kept at {checkpoint_path}" if checkpoint_path else
-                       f"loss became {loss} at step {step}; training stopped")
-            raise TrainingDiverged(message + " (try a smaller --lr)")
-        model.backward(F.softmax_cross_entropy_backward(1.0, loss_cache))
-        optimizer.step()
-        optimizer.zero_grad()
-        history["step"].append(step + 1)
-        history["loss"].append(float(loss))
-        history["lr"].append(float(lr))
-        done = step + 1
-        if done % config.eval_every == 0 or done == config.steps:
-            last_eval = evaluate(model, val_images, val_masks, num_classes)
-            history["eval_step"].append(done)
-            history["val_miou"].append(last_eval["miou"])
-            history["val_boundary_miou"].append(last_eval["boundary_miou"])
-            model.train()
-        if progress and hasattr(bar, "set_postfix"):
-            seconds = time.perf_counter() - started
-            # refresh=False: tqdm redraws at most once a second (mininterval), not every step
-            miou = f"{last_eval['miou']:.3f}" if last_eval else "-"
-            bar.set_postfix(loss=f"{loss:.3f}", val_miou=miou,
-                            img_s=f"{(done - start_step) * config.batch_size / seconds:.0f}",
-                            refresh=False)
-        if done % config.checkpoint_every == 0 and done != config.steps:
-            save(done, elapsed_before + time.perf_counter() - started)
-        if callback is not None:
-            callback(done, loss, model)
-    train_seconds = elapsed_before + time.perf_counter() - started
+    with CtrlCAfterTheStep() as ctrl_c:
+        try:
+            for step in bar:
+                lr = scheduler.step(step)
+                indices = batches.next()
+                images, masks = datasets.augment(train_images[indices], train_masks[indices],
+                                                 data_rng, flip=config.flip,
+                                                 scale_range=config.scale_range)
+                logits = model(images)
+                loss, loss_cache = F.softmax_cross_entropy_forward(logits, masks)
+                if not math.isfinite(loss):
+                    raise TrainingDiverged(diverged_message(loss, step + 1, checkpoint_path,
+                                                            saved_step, config.checkpoint_every))
+                model.backward(F.softmax_cross_entropy_backward(1.0, loss_cache))
+                optimizer.step()
+                optimizer.zero_grad()
+                history["step"].append(step + 1)
+                history["loss"].append(float(loss))
+                history["lr"].append(float(lr))
+                done = step + 1
+                if after_first_step is None:
+                    # the first step compiles (or loads) the kernels: speed leaves it out
+                    after_first_step = _clock()
+                    first_step_seconds = after_first_step - started
+                if done % config.eval_every == 0 or done == config.steps:
+                    last_eval = evaluate(model, val_images, val_masks, num_classes)
+                    history["eval_step"].append(done)
+                    history["val_miou"].append(last_eval["miou"])
+                    history["val_boundary_miou"].append(last_eval["boundary_miou"])
+                    model.train()
+                if progress and hasattr(bar, "set_postfix"):
+                    rate = _images_per_second(done - start_step - 1, config.batch_size,
+                                              _clock() - after_first_step)
+                    # refresh=False: tqdm redraws at most once a second (mininterval)
+                    bar.set_postfix(loss=f"{loss:.3f}",
+                                    val_miou=f"{last_eval['miou']:.3f}" if last_eval else "-",
+                                    img_s=f"{rate:.0f}" if rate else "-", refresh=False)
+                if done % config.checkpoint_every == 0 and done != config.steps:
+                    save(done, elapsed_before + _clock() - started)
+                if callback is not None:
+                    callback(done, loss, model)
+                if ctrl_c.pressed:
+                    if checkpoint_path is not None and saved_step != done:
+                        save(done, elapsed_before + _clock() - started)
+                    raise interrupted(done, checkpoint_path, saved_step)
+        except KeyboardInterrupt as interrupt:
+            if isinstance(interrupt, TrainingInterrupted):
+                raise
+            # a second Ctrl-C stops at once, mid-step: only the last checkpoint is whole
+            raise interrupted(None, checkpoint_path, saved_step) from None
+        finally:
+            if hasattr(bar, "close"):
+                bar.close()
+    ended = _clock()
+    train_seconds = elapsed_before + ended - started
     if config.steps > start_step or not last_eval:
         last_eval = last_eval or evaluate(model, val_images, val_masks, num_classes)
     save(config.steps, train_seconds)
@@ -263,6 +338,11 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
         "class_names": list(info["class_names"]),
         "steps": config.steps,
         "train_seconds": round(train_seconds, 2),
+        # this session's speed without its first step (compiling, loading the kernels)
+        "images_per_second": _images_per_second(
+            done - start_step - 1, config.batch_size,
+            ended - after_first_step if after_first_step is not None else 0.0),
+        "first_step_seconds": first_step_seconds,
         "val": last_eval,
         "test": test_metrics,
         "parameters": int(sum(p.data.size for p in model.parameters())),
@@ -271,11 +351,50 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
         "history": history,
     }
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         text = json.dumps(_jsonable(result), indent=1)
         atomic_write(out_dir / "metrics.json", lambda f: f.write(text.encode("utf-8")))
     # not in metrics.json: the trained model itself, for whoever draws or inspects it next
     return {**result, "model": model}
+
+
+def _images_per_second(steps, batch_size, seconds):
+    """Images a second over ``steps`` steps that took ``seconds``; None when there are none."""
+    return steps * batch_size / seconds if steps > 0 and seconds > 0 else None
+
+
+# ------------------------------------------------------- saying what happens
+
+def kernel_cache_is_cold() -> bool:
+    """True when a Numba kernel has no up-to-date compiled copy on disk.
+
+    The first training step then compiles the kernels (about 20 s on 2 cores); later runs
+    load them from the cache. A kernel is cached when its cache index file (numba's
+    ``<function>-<line>.py<version>.nbi``, wherever numba keeps it: next to the code, in
+    ``NUMBA_CACHE_DIR`` or a user cache folder) exists and is newer than its source file
+    (an edited source makes numba compile again). False when it cannot tell (numba's
+    dispatcher attributes read here are not a public API; a test checks both answers).
+    """
+    import importlib
+    import pkgutil
+
+    from . import kernels
+
+    try:
+        from numba.core.registry import CPUDispatcher
+
+        for module_info in pkgutil.iter_modules(kernels.__path__):
+            module = importlib.import_module(f"{kernels.__name__}.{module_info.name}")
+            for kernel in vars(module).values():
+                cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
+                if not isinstance(kernel, CPUDispatcher) or cache_file is None:
+                    continue                # not a kernel, or one compiled without cache=True
+                index = Path(cache_file._index_path)
+                source = Path(kernel.py_func.__code__.co_filename)
+                if not index.exists() or index.stat().st_mtime < source.stat().st_mtime:
+                    return True
+    except (ImportError, AttributeError, OSError):
+        return False
+    return False
 
 
 def _progress(iterable, enabled, initial, total):
@@ -283,8 +402,17 @@ def _progress(iterable, enabled, initial, total):
         return iterable
     from tqdm.auto import tqdm
 
+    size = dict(dynamic_ncols=True)
+    try:
+        terminal = os.get_terminal_size(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        terminal = None                    # not a terminal (a file, a pipe, a notebook)
+    if terminal is not None and (terminal.columns < 20 or terminal.lines < 1):
+        # some terminals (containers, CI runners) report 0 x 0; tqdm would then draw a
+        # bar 0 wide on 0 rows, that is, nothing at all
+        size = dict(ncols=80, nrows=24)
     return tqdm(iterable, initial=initial, total=total, desc="train", unit="step",
-                dynamic_ncols=True, mininterval=1.0)
+                mininterval=1.0, **size)
 
 
 def _jsonable(value):

@@ -121,11 +121,12 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
 
 
 def test_training_options_default_to_train_config():
+    # the options default to "not given" (so --resume can tell); a new run fills TrainConfig's
     from minideeplab.cli import build_parser
+    from minideeplab.cli.train import train_config
     from minideeplab.train import TrainConfig
 
-    args = build_parser().parse_args(["train"])
-    config = TrainConfig()
-    for option in ("steps", "batch_size", "n_train", "n_val", "n_test", "image_size",
-                   "eval_every", "checkpoint_every", "warmup_steps", "seed", "optimizer"):
-        assert getattr(args, option) == getattr(config, option), option
+    for command in ("train", "ablate"):
+        assert train_config(build_parser().parse_args([command])) == TrainConfig(), command
+    args = build_parser().parse_args(["train", "--optimizer", "adam"])
+    assert train_config(args).lr == TrainConfig(optimizer="adam").lr      # adam's own default

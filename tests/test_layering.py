@@ -21,7 +21,7 @@ FLOORS = [
     {"implementation"},
     {"nn"},
     {"models"},
-    {"optim", "metrics", "checkpoint"},
+    {"optim", "metrics", "checkpoint", "run_folder"},
     {"datasets"},
     {"train"},
     {"receptive_field"},

@@ -75,7 +75,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
         if step == 4:          # after the step-4 checkpoint, break the weights
             model.parameters()[0].data[...] = np.nan
 
-    with pytest.raises(TrainingDiverged, match="loss became nan at step 4"):
+    # steps count from 1, as in the checkpoint: four steps done, the fifth diverges
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 5"):
         train(_config(), out_dir=tmp_path / "run", progress=False, callback=poison)
     model_state, _, meta = load_checkpoint(tmp_path / "run" / "model.npz")
     assert meta["step"] == 4

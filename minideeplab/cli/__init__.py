@@ -8,8 +8,12 @@ The command line is the only place that catches errors: bad input (the
 library's :class:`~minideeplab.errors.InputError` and
 :class:`~minideeplab.errors.InputTypeError`, a :class:`~minideeplab.errors.UsageError`
 of the command line itself, a missing file) is printed as one line
-``error: ...`` with exit status 2. Anything else is a bug and keeps its
-traceback. ``MINIDEEPLAB_DEBUG=1`` shows the traceback of input errors too.
+``error: ...`` with exit status 2; an :class:`~minideeplab.errors.OptionError`
+names the options as the command spells them (``--n-test``, from the
+subcommand's ``option_names``). Ctrl-C ends any command with one line and exit
+status 130 (``minideeplab train`` first saves the steps done and says how to
+resume). Anything else is a bug and keeps its traceback.
+``MINIDEEPLAB_DEBUG=1`` shows the traceback of input errors too.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import importlib
 import os
 import sys
 
-from ..errors import InputError, InputTypeError
+from ..errors import InputError, InputTypeError, OptionError
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
@@ -47,5 +51,12 @@ def main(argv=None) -> int:
     except INPUT_ERRORS as error:
         if os.environ.get("MINIDEEPLAB_DEBUG"):
             raise
+        if isinstance(error, OptionError):
+            error = error.in_terms(getattr(args, "option_names", {}))
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        if os.environ.get("MINIDEEPLAB_DEBUG"):
+            raise
+        print("\ninterrupted (Ctrl-C)", file=sys.stderr)
+        return 130

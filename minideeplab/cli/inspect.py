@@ -1,10 +1,69 @@
-"""``minideeplab summary`` and ``minideeplab receptive-field``: look inside a model."""
+"""``minideeplab summary`` and ``minideeplab receptive-field``: look inside a model.
+
+Both run the model on a ``--size`` x ``--size`` input. A size whose activations cannot fit
+in memory is refused before anything runs, with the estimate (a MemoryError traceback, or a
+machine swapping for minutes, is no answer).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from minideeplab.errors import UsageError
+
 __all__ = ["register"]
+
+#: The side of the probe input whose activations are measured and scaled to ``--size``.
+_PROBE = 32
+
+
+def _check_size(size, model, what, copies=1):
+    """Refuse ``--size`` unless ``copies`` x the activations of one forward pass fit in memory.
+
+    The activations of a forward pass grow with the number of pixels, so those of a small
+    probe image, scaled by ``(size / probe)**2``, estimate them at ``size``.
+    """
+    if size < 1:
+        raise UsageError(f"--size must be a positive int, got {size}")
+    needed = copies * _activation_bytes(model, _PROBE) * (size / _PROBE) ** 2
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise UsageError(f"--size {size} needs about {needed / 2**30:,.1f} GiB for {what}, "
+                         f"more than the {available / 2**30:.1f} GiB available; give a smaller "
+                         f"--size (the default is 64)")
+
+
+def _activation_bytes(model, side):
+    """Bytes of every layer output of one forward pass on a side x side image (eval mode)."""
+    import numpy as np
+
+    from minideeplab.nn.module import record_calls
+
+    outputs = []
+    was_training = model.training
+    model.eval()
+    try:
+        with record_calls(lambda module, inputs, out: outputs.append(getattr(out, "nbytes", 0))):
+            model(np.zeros((1, model.in_channels, side, side), dtype=model.dtype))
+    finally:
+        model.train(was_training)
+    return sum(outputs)
+
+
+def _available_memory():
+    """Bytes of memory available now (Linux: MemAvailable), else the physical memory, or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _cmd_summary(args) -> int:
@@ -26,6 +85,8 @@ def _cmd_summary(args) -> int:
     model = mdl.models.DeepLabV3Plus(args.num_classes, output_stride=args.output_stride,
                                      decoder=not args.no_decoder,
                                      separable=not args.standard_convs)
+    # the summary keeps every layer's output of one forward pass
+    _check_size(args.size, model, f"one forward pass of a {args.size}x{args.size} image")
     print(mdl.summary(model, (3, args.size, args.size)))
     return 0
 
@@ -42,11 +103,18 @@ def _cmd_receptive_field(args) -> int:
     else:
         model = load_model(args.model)
         label = f"the trained model {Path(args.model).name}"
+    needs_erf = args.plot or (args.figures and args.model != "default")
+    if needs_erf:
+        # 4 samples; forward caches and the backward's gradients: about 3 copies each
+        _check_size(args.size, model, f"the effective receptive field on {args.size}x{args.size}"
+                    " inputs", copies=4 * 3)
+    elif args.size < 1:
+        raise UsageError(f"--size must be a positive int, got {args.size}")
     rows = rf.receptive_field(model)
     print(rf.format_table(rows))
     input_shape = (model.in_channels, args.size, args.size)
     erf = None
-    if args.plot or (args.figures and args.model != "default"):
+    if needs_erf:
         erf = rf.effective_receptive_field(model, input_shape, n_samples=4)
     written = []
     if args.plot:

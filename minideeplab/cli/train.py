@@ -15,57 +15,95 @@ from pathlib import Path
 __all__ = ["register"]
 
 
+#: How this command line names the options an OptionError's message mentions.
+OPTION_NAMES = {
+    "dataset": "--dataset", "image_size": "--image-size", "steps": "--steps",
+    "batch_size": "--batch-size", "optimizer": "--optimizer", "lr": "--lr",
+    "warmup_steps": "--warmup-steps", "n_train": "--n-train", "n_val": "--n-val",
+    "n_test": "--n-test", "eval_every": "--eval-every", "checkpoint_every": "--checkpoint-every",
+    "seed": "--seed", "output_stride": "--output-stride", "decoder": "decoder (--no-decoder)",
+    "separable": "separable (--standard-convs)", "scale_range": "scale_range (--scale-aug)",
+    "resume": "--resume", "overwrite": "--overwrite", "out_dir": "--out",
+}
+
+# option (argparse dest) -> TrainConfig field, for the options given as values
+_VALUE_OPTIONS = ("dataset", "image_size", "steps", "batch_size", "optimizer", "lr",
+                  "warmup_steps", "n_train", "n_val", "n_test", "eval_every", "checkpoint_every",
+                  "seed")
+
+
 def add_training_options(p) -> None:
-    """Options shared by 'train' and 'ablate'; defaults from TrainConfig."""
+    """Options shared by 'train' and 'ablate'; the defaults shown are TrainConfig's.
+
+    Every option defaults to None ("not given"), so that ``--resume`` can take what was not
+    given from the checkpoint and compare only what was; :func:`train_config` fills in
+    TrainConfig's defaults for a new run.
+    """
     from minideeplab.datasets import DATASETS
     from minideeplab.train import DEFAULT_LR, TrainConfig
 
     d = TrainConfig
-    p.add_argument("--dataset", default=d.dataset, choices=tuple(DATASETS))
-    p.add_argument("--image-size", type=int, default=d.image_size,
-                   help=f"image side in pixels ({d.image_size})")
-    p.add_argument("--steps", type=int, default=d.steps, help=f"training steps ({d.steps})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"({d.batch_size})")
-    p.add_argument("--optimizer", default=d.optimizer, choices=tuple(DEFAULT_LR))
-    p.add_argument("--lr", type=float, default=None,
+    p.add_argument("--dataset", choices=tuple(DATASETS), help=f"training data ({d.dataset})")
+    p.add_argument("--image-size", type=int, help=f"image side in pixels ({d.image_size})")
+    p.add_argument("--steps", type=int, help=f"training steps ({d.steps})")
+    p.add_argument("--batch-size", type=int,
+                   help=f"images per step, at most --n-train ({d.batch_size})")
+    p.add_argument("--optimizer", choices=tuple(DEFAULT_LR), help=f"optimizer ({d.optimizer})")
+    p.add_argument("--lr", type=float,
                    help="peak learning rate (" + ", ".join(
                        f"{lr} for {name}" for name, lr in DEFAULT_LR.items()) + ")")
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps,
+    p.add_argument("--warmup-steps", type=int,
                    help=f"linear warm-up before the poly decay ({d.warmup_steps})")
-    p.add_argument("--n-train", type=int, default=d.n_train,
-                   help=f"training images ({d.n_train})")
-    p.add_argument("--n-val", type=int, default=d.n_val, help=f"validation images ({d.n_val})")
-    p.add_argument("--n-test", type=int, default=d.n_test, help=f"test images ({d.n_test})")
-    p.add_argument("--eval-every", type=int, default=d.eval_every,
-                   help=f"validate every N steps ({d.eval_every})")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every,
+    p.add_argument("--n-train", type=int, help=f"training images ({d.n_train})")
+    p.add_argument("--n-val", type=int, help=f"validation images ({d.n_val})")
+    p.add_argument("--n-test", type=int, help=f"test images ({d.n_test})")
+    p.add_argument("--eval-every", type=int, help=f"validate every N steps ({d.eval_every})")
+    p.add_argument("--checkpoint-every", type=int,
                    help=f"write model.npz every N steps ({d.checkpoint_every})")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"({d.seed})")
-    p.add_argument("--scale-aug", action="store_true",
+    p.add_argument("--seed", type=int, help=f"an int >= 0 ({d.seed})")
+    p.add_argument("--scale-aug", action="store_true", default=None,
                    help="random scale (0.75-1.25) and crop besides the horizontal flip")
     p.add_argument("--backend", choices=("numba", "numpy"), help="hot-loop backend")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def train_config(args):
-    """The TrainConfig the parsed options describe."""
+def train_config(args, base=None):
+    """The TrainConfig the parsed options describe: those given, over ``base``'s values.
+
+    ``base`` is the checkpoint's config on ``--resume`` (what is not given is resumed as it
+    was); for a new run, TrainConfig's defaults.
+    """
+    from dataclasses import asdict
+
     from minideeplab.train import TrainConfig
 
-    model = {}
+    values = asdict(base) if base is not None else {**asdict(TrainConfig()), "lr": None}
+    values.update({name: getattr(args, name) for name in _VALUE_OPTIONS
+                   if getattr(args, name) is not None})
+    model = dict(values["model"])
     if args.no_decoder:
         model["decoder"] = False
     if args.standard_convs:
         model["separable"] = False
-    if args.output_stride != 16:
+    if args.output_stride is not None:
         model["output_stride"] = args.output_stride
-    values = dict(dataset=args.dataset, image_size=args.image_size, steps=args.steps,
-                  batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                  eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
-                  seed=args.seed, model=model, n_train=args.n_train, n_val=args.n_val,
-                  warmup_steps=args.warmup_steps, n_test=args.n_test)
+    values["model"] = model
     if args.scale_aug:
         values["scale_range"] = (0.75, 1.25)
     return TrainConfig(**values)
+
+
+def _resumed_config(args, out: Path):
+    """The config of ``--resume``: the checkpoint's, with the options given on top."""
+    from minideeplab.checkpoint import load_checkpoint
+    from minideeplab.run_folder import CHECKPOINT_NAME
+    from minideeplab.train import TrainConfig
+
+    checkpoint = out / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        return train_config(args)          # train() says there is nothing to resume
+    _, _, meta = load_checkpoint(checkpoint)
+    return train_config(args, TrainConfig.from_dict(meta["train_config"]))
 
 
 def print_metrics(title, result, class_names):
@@ -91,24 +129,34 @@ def draw_run_figures(result, out: Path) -> list:
 
 def _cmd_train(args) -> int:
     import minideeplab as mdl
-    from minideeplab.train import TrainingDiverged, train
+    from minideeplab.train import TrainingDiverged, TrainingInterrupted, train
 
     if args.backend:
         mdl.set_backend(args.backend)
-    config = train_config(args)
     out = Path(args.out)
+    config = _resumed_config(args, out) if args.resume else train_config(args)
     print(f"training DeepLabV3+ on '{config.dataset}' ({config.image_size}x{config.image_size}, "
           f"{config.steps} steps of batch {config.batch_size}, backend {mdl.get_backend()}) "
           f"-> {out}/")
     try:
-        result = train(config, out_dir=out, resume=args.resume, progress=not args.no_progress)
+        result = train(config, out_dir=out, resume=args.resume, overwrite=args.overwrite,
+                       progress=not args.no_progress)
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except TrainingInterrupted as interrupt:
+        print(f"\ninterrupted (Ctrl-C): {interrupt}", file=sys.stderr)
+        if interrupt.checkpoint is not None:
+            print(f"continue with: minideeplab train --out {out} --resume", file=sys.stderr)
+        return 130
     model = result["model"]
     cost = mdl.summary(model, (model.in_channels, config.image_size, config.image_size))
     names = result["class_names"]
-    print(f"\ntrained {result['steps']} steps in {result['train_seconds'] / 60:.1f} min "
+    speed = ""
+    if result["images_per_second"]:
+        speed = (f"; {result['images_per_second']:.0f} images/s after the first step, which "
+                 f"took {result['first_step_seconds']:.1f} s")
+    print(f"\ntrained {result['steps']} steps in {result['train_seconds'] / 60:.1f} min{speed} "
           f"({cost.total_parameters:,} parameters, {cost.total_mult_adds / 1e6:.1f} M mult-adds "
           f"per image)")
     print_metrics("val ", result["val"], names)
@@ -127,7 +175,8 @@ def _cmd_ablate(args) -> int:
     if args.backend:
         mdl.set_backend(args.backend)
     config = train_config(args)
-    rows = ablation(config, out_dir=args.out, progress=not args.no_progress)
+    rows = ablation(config, out_dir=args.out, progress=not args.no_progress,
+                    overwrite=args.overwrite)
     table = format_ablation(rows, datasets.dataset_info(config.dataset)["class_names"])
     print(f"\nablation on '{config.dataset}', {config.steps} steps of batch {config.batch_size} "
           f"each (validation split):\n{table}")
@@ -142,14 +191,23 @@ def register(subparsers) -> None:
         "train", help="train DeepLabV3+ (default: the small model on shapes)",
         description="Train a DeepLabV3+ and write DIR/model.npz, DIR/metrics.json, "
                     "DIR/curves.png and DIR/predictions.png.")
-    p.add_argument("--out", default="runs/default", help="run folder (runs/default)")
+    p.add_argument("--out", default="runs/default",
+                   help="run folder (runs/default); one that holds a trained model needs "
+                        "--resume or --overwrite")
     add_training_options(p)
-    p.add_argument("--output-stride", type=int, default=16, choices=(8, 16, 32))
-    p.add_argument("--no-decoder", action="store_true", help="DeepLabV3 (no decoder)")
-    p.add_argument("--standard-convs", action="store_true",
+    p.add_argument("--output-stride", type=int, choices=(8, 16, 32),
+                   help="input side / side of the encoder's output (16)")
+    p.add_argument("--no-decoder", action="store_true", default=None,
+                   help="DeepLabV3 (no decoder)")
+    p.add_argument("--standard-convs", action="store_true", default=None,
                    help="standard 3x3 convs instead of separable ones")
-    p.add_argument("--resume", action="store_true", help="continue from DIR/model.npz")
-    p.set_defaults(func=_cmd_train)
+    p.add_argument("--resume", action="store_true",
+                   help="continue from DIR/model.npz exactly: options not given are the "
+                        "checkpoint's; only --steps, --eval-every and --checkpoint-every may "
+                        "differ from it")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start again in a folder that holds a trained model (removes it)")
+    p.set_defaults(func=_cmd_train, option_names=OPTION_NAMES)
 
     p = subparsers.add_parser(
         "ablate", help="train decoder/separable/output-stride variants",
@@ -158,4 +216,7 @@ def register(subparsers) -> None:
                     "boundary mIoU, params, mult-adds, time).")
     p.add_argument("--out", default="runs/ablation", help="folder for the runs (runs/ablation)")
     add_training_options(p)
-    p.set_defaults(func=_cmd_ablate, output_stride=16, no_decoder=False, standard_convs=False)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the runs of an earlier ablation in the same folder")
+    p.set_defaults(func=_cmd_ablate, option_names=OPTION_NAMES, output_stride=None,
+                   no_decoder=None, standard_convs=None)
