@@ -205,6 +205,9 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
         log(source.report())
     num_classes, class_names = source.num_classes, list(source.class_names)
     class_weights = datasets.weights_for(source, config.class_weights)
+    if class_weights is not None:
+        log(f"class weights ({config.class_weights}, from the training masks): " + ", ".join(
+            f"{name} {w:.2f}" for name, w in zip(class_names, class_weights, strict=True)))
 
     model_kwargs = {"seed": config.seed, **config.model}
     model = build_model({"num_classes": num_classes, **model_kwargs})

@@ -24,7 +24,7 @@ from ..errors import InputError, InputTypeError
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 #: The modules that register subcommands, in the order of ``--help``.
-COMMAND_MODULES = ["train", "evaluate", "inspect", "bench"]
+COMMAND_MODULES = ["train", "evaluate", "predict", "data", "inspect", "bench", "export"]
 
 #: Errors that mean "the input was wrong", not "the library is wrong".
 INPUT_ERRORS = (InputError, InputTypeError, FileNotFoundError)

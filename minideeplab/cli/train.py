@@ -20,6 +20,8 @@ def add_training_options(p) -> None:
     from minideeplab.datasets import DATASETS
     from minideeplab.train import DEFAULT_LR, TrainConfig
 
+    from .data import add_data_options
+
     d = TrainConfig
     p.add_argument("--dataset", default=d.dataset, choices=tuple(DATASETS))
     p.add_argument("--image-size", type=int, default=d.image_size,
@@ -45,11 +47,14 @@ def add_training_options(p) -> None:
                    help="random scale (0.75-1.25) and crop besides the horizontal flip")
     p.add_argument("--backend", choices=("numba", "numpy"), help="hot-loop backend")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_data_options(p, training=True)
 
 
 def train_config(args):
     """The TrainConfig the parsed options describe."""
     from minideeplab.train import TrainConfig
+
+    from .data import data_values
 
     model = {}
     if args.no_decoder:
@@ -65,6 +70,7 @@ def train_config(args):
                   warmup_steps=args.warmup_steps, n_test=args.n_test)
     if args.scale_aug:
         values["scale_range"] = (0.75, 1.25)
+    values.update(data_values(args))
     return TrainConfig(**values)
 
 
@@ -78,11 +84,9 @@ def print_metrics(title, result, class_names):
 
 def draw_run_figures(result, out: Path) -> list:
     """``curves.png`` and ``predictions.png`` of a finished run; returns their paths."""
-    from minideeplab import datasets, viz
+    from minideeplab import viz
 
-    config = result["config"]
-    images, masks = datasets.load_dataset(config["dataset"], "val", n=min(8, config["n_val"]),
-                                          size=config["image_size"])
+    images, masks = result["data_source"].preview("val", 8)
     curves, predictions = out / "curves.png", out / "predictions.png"
     viz.plot_training_curves(result["history"], path=curves)
     viz.plot_predictions(result["model"], images, masks, result["class_names"], path=predictions)
@@ -97,7 +101,8 @@ def _cmd_train(args) -> int:
         mdl.set_backend(args.backend)
     config = train_config(args)
     out = Path(args.out)
-    print(f"training DeepLabV3+ on '{config.dataset}' ({config.image_size}x{config.image_size}, "
+    print(f"training DeepLabV3+ on '{config.data or config.dataset}' "
+          f"({config.image_size}x{config.image_size}{' crops' if config.data else ''}, "
           f"{config.steps} steps of batch {config.batch_size}, backend {mdl.get_backend()}) "
           f"-> {out}/")
     try:
@@ -112,7 +117,8 @@ def _cmd_train(args) -> int:
           f"({cost.total_parameters:,} parameters, {cost.total_mult_adds / 1e6:.1f} M mult-adds "
           f"per image)")
     print_metrics("val ", result["val"], names)
-    print_metrics("test", result["test"], names)
+    if result["test"] is not None:
+        print_metrics("test", result["test"], names)
     figures = draw_run_figures(result, out)
     print("\noutputs: " + ", ".join(str(p) for p in
                                      [out / "model.npz", out / "metrics.json", *figures]))
@@ -128,9 +134,10 @@ def _cmd_ablate(args) -> int:
         mdl.set_backend(args.backend)
     config = train_config(args)
     rows = ablation(config, out_dir=args.out, progress=not args.no_progress)
-    table = format_ablation(rows, datasets.dataset_info(config.dataset)["class_names"])
-    print(f"\nablation on '{config.dataset}', {config.steps} steps of batch {config.batch_size} "
-          f"each (validation split):\n{table}")
+    names = None if config.data else datasets.dataset_info(config.dataset)["class_names"]
+    table = format_ablation(rows, names)
+    print(f"\nablation on '{config.data or config.dataset}', {config.steps} steps of batch "
+          f"{config.batch_size} each (validation split):\n{table}")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "ablation.txt").write_text(table + "\n")

@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from ..errors import InputError, InputTypeError
 from ..functional.loss import IGNORE_INDEX
@@ -208,6 +209,9 @@ def plot_overlay(image, prediction, class_names, title: str = "Prediction", path
     ax_overlay.imshow(overlay(picture, prediction, num_classes=num_classes))
     ax_overlay.set_title("classes over the image")
     for ax in (ax_image, ax_classes, ax_overlay):
+        # whole pixels, also for a tiny image (the default locator would tick -0.4, -0.2, ...)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
         ax.set_xlabel("x (pixels)")
     ax_image.set_ylabel("y (pixels)")
     palette = class_palette(num_classes)
