@@ -17,7 +17,7 @@ from ..functional.loss import IGNORE_INDEX
 from ..images import hwc_to_chw
 from ._checks import check_int
 from .layouts import IMAGE_SUFFIXES
-from .masks import LOSSY_SUFFIXES, read_mask
+from .masks import LOSSY_SUFFIXES, MASK_255_CHOICES, read_mask
 
 
 def read_image_hwc(path) -> np.ndarray:
@@ -102,7 +102,7 @@ def _pair_files(root: Path) -> list:
     return [(images_by_stem[stem], masks_by_stem[stem]) for stem in sorted(images_by_stem)]
 
 
-def load_folder(path, num_classes: int):
+def load_folder(path, num_classes: int, mask_255: str | None = None):
     """Read your own segmentation data from a folder laid out as::
 
         path/
@@ -113,6 +113,10 @@ def load_folder(path, num_classes: int):
     pixels). Save masks as 8-bit grayscale (mode L) or palette (mode P) PNGs, never JPEG (lossy
     compression changes the labels). All images must have the same size (no resizing is done,
     so the labels stay exact): resize them beforehand, or crop with ``augment``.
+
+    Black-and-white binary masks hold 0 and 255; 255 means "ignore" here, so a folder whose masks
+    hold only 0 and 255 is refused unless ``mask_255`` says what 255 is: ``"class1"`` (255 is
+    the foreground, class 1) or ``"ignore"`` (255 really marks pixels to ignore).
 
     Returns:
         images (N, 3, H, W) float32 in [0, 1], masks (N, H, W) int64, in order of file stem.
@@ -127,6 +131,8 @@ def load_folder(path, num_classes: int):
     ``open_folder`` (what ``minideeplab train --data DIR`` reads).
     """
     num_classes = check_int(num_classes, "num_classes", minimum=1)
+    if mask_255 is not None and mask_255 not in MASK_255_CHOICES:
+        raise InputError(f"mask_255 must be one of {MASK_255_CHOICES} or None, got {mask_255!r}")
     if num_classes > IGNORE_INDEX:
         raise InputError(f"num_classes must be <= {IGNORE_INDEX} ({IGNORE_INDEX} means ignore), "
                          f"got {num_classes}")
@@ -139,6 +145,8 @@ def load_folder(path, num_classes: int):
     for image_file, mask_file in pairs:
         image = read_image_hwc(image_file)
         mask = _read_mask(mask_file)
+        if mask_255 == "class1":
+            mask[mask == 255] = 1
         if image.shape[:2] != mask.shape:
             raise InputError(f"image {image_file} is {image.shape[0]}x{image.shape[1]} (HxW) but "
                              f"its mask {mask_file} is {mask.shape[0]}x{mask.shape[1]}")
@@ -153,4 +161,17 @@ def load_folder(path, num_classes: int):
                              f"[0, {num_classes}) that are not {IGNORE_INDEX} (ignore)")
         images.append(image)
         masks.append(mask)
-    return hwc_to_chw(np.stack(images)), np.stack(masks)
+    masks = np.stack(masks)
+    if mask_255 is None and _only_0_and_255(masks):
+        raise InputError(
+            f"the masks of {root} hold only the values 0 and 255 (e.g. {pairs[0][1]}), the usual "
+            f"black-and-white binary mask; but 255 means 'ignore', so every foreground pixel "
+            f"would be ignored and training would see only background. Say what 255 is: "
+            f"mask_255='class1' (255 is the foreground, class 1; --mask-255 class1) or "
+            f"mask_255='ignore' (255 really marks pixels to ignore)")
+    return hwc_to_chw(np.stack(images)), masks
+
+
+def _only_0_and_255(masks) -> bool:
+    values = np.unique(masks)
+    return IGNORE_INDEX in values and set(values.tolist()) <= {0, IGNORE_INDEX}
