@@ -26,6 +26,7 @@ FLOORS = [
     {"receptive_field"},
     {"gradcheck", "summary"},
     {"ablation"},
+    {"evaluation"},
     {"viz"},
     {"interop"},
     {"cli", "__main__"},
