@@ -29,6 +29,15 @@ def _cache_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIDEEPLAB_CACHE_DIR", str(tmp_path / "cache"))
 
 
+@pytest.mark.parametrize("command", [["evaluate"], ["reproduce"], ["predict"], ["data"],
+                                     ["data", "check"], ["export"]])
+def test_every_new_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: minideeplab" in capsys.readouterr().out
+
+
 def test_evaluate_prints_every_score_and_the_cost(checkpoint, capsys):
     assert main(["evaluate", checkpoint, "--n", "3", "--no-progress"]) == 0
     out = capsys.readouterr().out

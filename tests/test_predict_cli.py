@@ -11,7 +11,6 @@ import pytest
 import minideeplab as mdl
 from minideeplab.checkpoint import save_checkpoint
 from minideeplab.cli import main
-from minideeplab.evaluation import predict_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(widths=(8, 8, 8, 8), stem_channels=8, aspp_channels=8, low_level_channels=8,
@@ -44,6 +43,8 @@ def test_the_mask_is_a_palette_png_of_the_predicted_classes(checkpoint, tmp_path
     assert main(["predict", str(checkpoint), str(image), "--out", str(out)]) == 0
     mask = Image.open(out / "photo.png")
     assert mask.mode == "P" and mask.size == (36, 40)
+    from minideeplab.evaluation import predict_labels
+
     model = mdl.load_model(checkpoint)
     expected = predict_labels(model, mdl.datasets.read_image(image))
     np.testing.assert_array_equal(np.asarray(mask), expected)   # read back: class indices
