@@ -69,10 +69,13 @@ def test_a_folder_of_images_is_predicted_image_by_image(checkpoint, tmp_path, ca
     folder.mkdir()
     for i, (height, width) in enumerate([(20, 30), (33, 17), (32, 32)]):
         _image(folder / f"p{i}.{'jpg' if i == 1 else 'png'}", height, width, seed=i)
-    assert main(["predict", str(checkpoint), str(folder), "--out", str(tmp_path / "o"),
-                 "--no-overlay"]) == 0
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["p0.png", "p1.png", "p2.png"]
+    assert main(["predict", str(checkpoint), str(folder), "--out", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "p0.png", "p0_overlay.png", "p1.png", "p1_overlay.png", "p2.png", "p2_overlay.png"]
     assert "wrote 3 predicted mask(s)" in capsys.readouterr().out
+    assert main(["predict", str(checkpoint), str(folder), "--out", str(tmp_path / "m"),
+                 "--no-overlay"]) == 0
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["p0.png", "p1.png", "p2.png"]
 
 
 def test_a_one_pixel_image_does_not_crash(checkpoint, tmp_path, capsys):
