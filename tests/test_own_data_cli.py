@@ -166,3 +166,13 @@ def test_evaluate_and_predict_on_the_own_data(trained, tmp_path, capsys):
                  "--out", str(tmp_path / "predicted")]) == 0
     written = sorted(p.name for p in (tmp_path / "predicted").iterdir())
     assert len(written) == 20 and "scene01.png" in written and "scene01_overlay.png" in written
+
+
+def test_predict_the_test_split_of_a_dataset_folder(trained, tmp_path, capsys):
+    data, run = trained
+    assert main(["predict", str(run / "model.npz"), "--data", str(data), "--out",
+                 str(tmp_path / "p"), "--no-overlay"]) == 0
+    test_stems = json.loads((run / "metrics.json").read_text())["data"]["stems"]["test"]
+    assert sorted(p.stem for p in (tmp_path / "p").iterdir()) == sorted(test_stems)
+    assert main(["predict", str(run / "model.npz"), "--out", str(tmp_path / "q")]) == 2
+    assert "give images or folders to predict, or --data DIR" in capsys.readouterr().err

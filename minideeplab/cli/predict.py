@@ -43,6 +43,13 @@ def collect_images(inputs) -> list:
             files.append(path)
         else:
             raise FileNotFoundError(f"image {path} does not exist")
+    return files
+
+
+def _one_file_per_name(files) -> list:
+    """``files`` without repeats; two different files of the same stem are refused."""
+    from minideeplab.errors import UsageError
+
     by_stem = {}
     for file in files:
         if file.stem in by_stem and by_stem[file.stem] != file:
@@ -109,11 +116,22 @@ def _cmd_predict(args) -> int:
     from minideeplab import datasets
     from minideeplab.checkpoint import load_checkpoint, load_model
     from minideeplab.datasets.resize import resize_bilinear, resize_nearest
+    from minideeplab.errors import UsageError
     from minideeplab.evaluation import at_output_stride, predict_labels
 
     from .evaluate import settings_from
 
     files = collect_images(args.inputs)
+    if args.data is not None:
+        from minideeplab.datasets import detect_layout
+
+        layout = detect_layout(args.data)
+        if not layout.splits.get(args.split):
+            raise UsageError(f"{args.data} has no {args.split} split ({layout.split_how})")
+        files += [image for image, _ in layout.splits[args.split]]
+    if not files:
+        raise UsageError("give images or folders to predict, or --data DIR")
+    files = _one_file_per_name(files)
     out = _output_folder(args.out)
     model = load_model(args.checkpoint)
     _, _, meta = load_checkpoint(args.checkpoint)
@@ -163,8 +181,12 @@ def register(subparsers) -> None:
                     "predicted class indices as a palette PNG) and DIR/NAME_overlay.png (image, "
                     "classes and overlay side by side, with a legend).")
     p.add_argument("checkpoint", help="a model.npz written by 'minideeplab train'")
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
+    p.add_argument("inputs", nargs="*", metavar="INPUT",
                    help="image files (PNG/JPEG/...) or folders of images")
+    p.add_argument("--data", metavar="DIR",
+                   help="also the images of a split of this dataset folder (see --split)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="the split of --data to predict (test)")
     p.add_argument("--out", default="predictions",
                    help="folder for NAME.png and NAME_overlay.png (predictions)")
     p.add_argument("--resize", action="store_true",
