@@ -19,6 +19,7 @@ from .inference import (
     class_probabilities,
     count_mult_adds,
     parse_scales,
+    predict_batch,
     predict_labels,
     single_pass_cost,
 )
@@ -28,7 +29,7 @@ from .trimap import TRIMAP_WIDTHS, TrimapCurve, trimap_bands
 
 __all__ = [
     "OUTPUT_STRIDES", "Settings", "at_output_stride", "class_probabilities", "count_mult_adds",
-    "parse_scales", "predict_labels", "single_pass_cost",
+    "parse_scales", "predict_batch", "predict_labels", "single_pass_cost",
     "Evaluation", "GalleryItem", "evaluate_images", "scores",
     "PAPER_SETTINGS", "inference_table", "format_inference_table",
     "TRIMAP_WIDTHS", "TrimapCurve", "trimap_bands",

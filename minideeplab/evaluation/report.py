@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import metrics
-from .inference import Settings, at_output_stride, count_mult_adds, predict_labels
+from .inference import (
+    Settings,
+    at_output_stride,
+    count_mult_adds,
+    predict_batch,
+    predict_labels,
+)
 from .trimap import TRIMAP_WIDTHS, TrimapCurve
 
 __all__ = ["Evaluation", "GalleryItem", "evaluate_images", "scores"]
@@ -117,9 +123,47 @@ def _thumbnail(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[..., ::step, ::step])
 
 
+def _same_size_groups(pairs, tile, batch_size):
+    """Consecutive (name, image, mask) of one size, at most ``batch_size``; large images alone."""
+    group = []
+    for pair in pairs:
+        shape = pair[1].shape
+        large = tile is not None and max(shape[-2:]) > tile
+        if group and (large or shape != group[0][1].shape or len(group) == batch_size):
+            yield group
+            group = []
+        group.append(pair)
+        if large:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _add_image(result, name, image, mask, prediction, boundary_width, gallery) -> None:
+    """Count one image's prediction into every accumulator of ``result``."""
+    num_classes = len(result.class_names)
+    result.images += 1
+    result.sizes.append(tuple(mask.shape))
+    image_cm = metrics.confusion_matrix(prediction, mask, num_classes)
+    result.cm += image_cm
+    result.boundary_cm += metrics.boundary_confusion_matrix(prediction, mask, num_classes,
+                                                            width=boundary_width)
+    if result.trimap is not None:
+        result.trimap.update(prediction, mask)
+    image_miou = metrics.mean_iou(image_cm)
+    result.per_image.append((name, image_miou))
+    if gallery and not math.isnan(image_miou):
+        result.gallery.append(GalleryItem(name, image_miou, _thumbnail(image),
+                                          _thumbnail(mask), _thumbnail(prediction)))
+        result.gallery.sort(key=lambda item: item.miou)
+        del result.gallery[gallery:]
+
+
 def evaluate_images(model, pairs, class_names, settings: Settings | None = None,
                     trimap: bool = False, gallery: int = 0, boundary_width: int = 3,
-                    progress: bool = False, total: int | None = None) -> Evaluation:
+                    progress: bool = False, total: int | None = None,
+                    batch_size: int = 16) -> Evaluation:
     """Score ``model`` on ``(name, image (3, H, W), mask (H, W))`` pairs, whole images.
 
     Args:
@@ -131,6 +175,7 @@ def evaluate_images(model, pairs, class_names, settings: Settings | None = None,
         gallery: keep the ``gallery`` images with the lowest mIoU (0: none).
         boundary_width: the band of the boundary mIoU.
         progress: show a progress bar (tqdm) of ``total`` images.
+        batch_size: consecutive images of one size (not tiled) go through the model together.
     """
     settings = settings or Settings()
     num_classes = len(class_names)
@@ -144,24 +189,14 @@ def evaluate_images(model, pairs, class_names, settings: Settings | None = None,
 
         pairs = tqdm(pairs, total=total, desc="evaluate", unit="image", mininterval=1.0)
     started = time.perf_counter()
-    for name, image, mask in pairs:
+    for group in _same_size_groups(pairs, settings.tile, batch_size):
         with count_mult_adds() as counter:
-            prediction = predict_labels(network, image, settings)
+            if len(group) == 1:
+                predictions = [predict_labels(network, group[0][1], settings)]
+            else:
+                predictions = predict_batch(network, np.stack([g[1] for g in group]), settings)
         result.mult_adds += counter.total
-        result.images += 1
-        result.sizes.append(tuple(mask.shape))
-        image_cm = metrics.confusion_matrix(prediction, mask, num_classes)
-        result.cm += image_cm
-        result.boundary_cm += metrics.boundary_confusion_matrix(
-            prediction, mask, num_classes, width=boundary_width)
-        if result.trimap is not None:
-            result.trimap.update(prediction, mask)
-        image_miou = metrics.mean_iou(image_cm)
-        result.per_image.append((name, image_miou))
-        if gallery and not math.isnan(image_miou):
-            result.gallery.append(GalleryItem(name, image_miou, _thumbnail(image),
-                                              _thumbnail(mask), _thumbnail(prediction)))
-            result.gallery.sort(key=lambda item: item.miou)
-            del result.gallery[gallery:]
+        for (name, image, mask), prediction in zip(group, predictions, strict=True):
+            _add_image(result, name, image, mask, prediction, boundary_width, gallery)
     result.seconds = time.perf_counter() - started
     return result
