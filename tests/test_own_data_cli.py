@@ -176,3 +176,13 @@ def test_predict_the_test_split_of_a_dataset_folder(trained, tmp_path, capsys):
     assert sorted(p.stem for p in (tmp_path / "p").iterdir()) == sorted(test_stems)
     assert main(["predict", str(run / "model.npz"), "--out", str(tmp_path / "q")]) == 2
     assert "give images or folders to predict, or --data DIR" in capsys.readouterr().err
+
+
+def test_evaluate_warns_when_the_folder_changed_since_training(tmp_path, capsys):
+    data = write_index_dataset(tmp_path / "data", count=10)
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "run"), *TINY]) == 0
+    capsys.readouterr()
+    write_index_dataset(data, count=10, start=10)       # ten more images: a new seeded split
+    assert main(["evaluate", str(tmp_path / "run" / "model.npz"), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "were training images of this checkpoint" in out

@@ -115,7 +115,8 @@ def _class_names(table, num_classes, largest_label):
     if table is not None:
         if num_classes is not None and num_classes != table.num_classes:
             raise InputError(f"the class table {table.source} has {table.num_classes} classes "
-                             f"but {num_classes} were asked for")
+                             f"but {num_classes} were asked for (by --num-classes or by the "
+                             f"checkpoint)")
         return table.names, f"names from {table.source}"
     if num_classes is None:
         num_classes = largest_label + 1
