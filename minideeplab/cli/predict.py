@@ -74,6 +74,10 @@ def _output_folder(text) -> Path:
     return out
 
 
+def _share(fraction: float) -> str:
+    return "<1%" if fraction < 0.005 else f"{fraction:.0%}"
+
+
 def _training_scale(meta) -> tuple:
     """(H, W) of the images the model was trained on (median for own data)."""
     size = (meta.get("data") or {}).get("median_train_size")
@@ -157,7 +161,7 @@ def _cmd_predict(args) -> int:
                         f"pixels and this one is {how}: its objects may not be at the scale the "
                         f"model learned; --resize scales it to the training scale first")
         counts = np.bincount(labels.ravel(), minlength=model.num_classes)
-        shares = ", ".join(f"{name} {c / labels.size:.0%}"
+        shares = ", ".join(f"{name} {_share(c / labels.size)}"
                            for name, c in zip(names, counts, strict=True) if c)
         mask_path, overlay_path = out / f"{file.stem}.png", out / f"{file.stem}_overlay.png"
         save_index_png(mask_path, labels, model.num_classes)

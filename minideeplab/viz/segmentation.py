@@ -186,6 +186,9 @@ def plot_predictions(model, images, masks, class_names, title: str = "Prediction
     palette = class_palette(num_classes)
     handles = [Patch(facecolor=palette[k], edgecolor="black", label=name)
                for k, name in enumerate(class_names)]
+    if (masks[:n] == IGNORE_INDEX).any():           # e.g. padding around a small own image
+        handles.append(Patch(facecolor=IGNORE_COLOUR, edgecolor="black",
+                             label="ignore (255),\nnot scored"))
     fig.legend(handles=handles, loc="outside right center", title="classes")
     fig.suptitle(title)
     return finish(fig, path)
