@@ -1,5 +1,7 @@
 """Training and evaluation: the loop that turns the pieces into a segmentation model.
 
+The data comes from a data source (:mod:`minideeplab.datasets.source`): a generated dataset
+or your own folder, asked for batches of training crops and for whole images to score.
 One step is exactly what a reader would write by hand::
 
     logits = model(images)                                   # forward
@@ -216,7 +218,11 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
     data_rng = np.random.default_rng(config.seed + 1)
     batches = _Batches(source.n_train, config.batch_size, data_rng)
     loss_weight = None if class_weights is None else class_weights.astype(model.dtype)
-    val_batches = lambda: source.eval_batches("val", multiple=model.output_stride)  # noqa: E731
+
+    def val_batches():
+        # whole validation images (own data: one at a time, padded to the output stride)
+        return source.eval_batches("val", multiple=model.output_stride)
+
     history = {"step": [], "loss": [], "lr": [], "eval_step": [], "val_miou": [],
                "val_boundary_miou": []}
     start_step, elapsed_before = 0, 0.0
