@@ -21,6 +21,8 @@ floors above it in this list, never from a floor below.
     receptive_field/                   theoretical and effective fields, gridding, taps on padding
     gradcheck, summary                 checking gradients; parameters and mult-adds per layer
     ablation                           the paper's ablation: variants trained on one budget
+    evaluation/                        whole images at test-time settings (OS, scales, flip,
+                                       tiles), the evaluation report, the trimap curve
     exercises/                         learn by building: tasks, the checker, the bug zoo
     viz/                               every figure (fields, segmentation, curves), one style
     interop/                           the PyTorch twin (torch imported only there, on demand)

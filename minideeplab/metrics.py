@@ -10,6 +10,12 @@ Everything starts from the confusion matrix ``cm`` of shape (C, C):
     IoU_k = TP_k / (TP_k + FP_k + FN_k)      |pred_k AND truth_k| / |pred_k OR truth_k|
     mIoU = mean of IoU_k over the classes that occur (in the prediction or the truth)
 
+Beside IoU, the report of ``minideeplab evaluate`` gives (FCN, Long et al. 2015, Sec. 5):
+
+    class accuracy_k = TP_k / (TP_k + FN_k)          recall of class k (row-normalised diagonal)
+    mean class accuracy = mean of class accuracy_k over the classes in the truth
+    frequency-weighted IoU = sum_k (truth pixels of k / all pixels) * IoU_k
+
 Pixel accuracy is dominated by the background (80% of a shapes image); mIoU weighs every class
 equally, so a model that predicts only background scores 0.8 accuracy but about 0.16 mIoU.
 
@@ -130,6 +136,51 @@ def iou_summary(cm) -> dict:
         "miou": mean_iou(cm),
         "iou_per_class": [float(v) for v in iou_per_class(cm)],
     }
+
+
+def class_accuracy(cm) -> np.ndarray:
+    """TP_k / (TP_k + FN_k), the fraction of class k's pixels found: (C,) float64, NaN for a
+    class absent from the truth."""
+    cm = _check_cm(cm).astype(np.float64)
+    truth = cm.sum(axis=1)
+    accuracy = np.full(cm.shape[0], np.nan)
+    np.divide(np.diag(cm), truth, out=accuracy, where=truth > 0)
+    return accuracy
+
+
+def mean_class_accuracy(cm) -> float:
+    """Mean of ``class_accuracy`` over the classes present in the truth; NaN if none is."""
+    accuracy = class_accuracy(cm)
+    present = ~np.isnan(accuracy)
+    return float(accuracy[present].mean()) if present.any() else float("nan")
+
+
+def frequency_weighted_iou(cm) -> float:
+    """sum_k (truth pixels of class k / all counted pixels) * IoU_k; NaN for an empty matrix.
+
+    Each class's IoU is weighted by how much of the image it covers, so this score, like pixel
+    accuracy, follows the large classes; mIoU is the one that weighs every class equally.
+    """
+    cm = _check_cm(cm)
+    truth = cm.sum(axis=1).astype(np.float64)
+    total = truth.sum()
+    if total == 0:
+        return float("nan")
+    iou = iou_per_class(cm)
+    present = truth > 0                   # union >= truth > 0, so IoU is a number there
+    return float((truth[present] / total * iou[present]).sum())
+
+
+def normalized_confusion_matrix(cm) -> np.ndarray:
+    """Each row divided by its sum: row t shows where the pixels of true class t went.
+
+    (C, C) float64; a row of a class absent from the truth is NaN (nothing to divide).
+    """
+    cm = _check_cm(cm).astype(np.float64)
+    truth = cm.sum(axis=1, keepdims=True)
+    out = np.full(cm.shape, np.nan)
+    np.divide(cm, truth, out=out, where=truth > 0)
+    return out
 
 
 def _window_extreme(labels: np.ndarray, width: int, reduce) -> np.ndarray:

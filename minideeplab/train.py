@@ -1,5 +1,7 @@
 """Training and evaluation: the loop that turns the pieces into a segmentation model.
 
+The data comes from a data source (:mod:`minideeplab.datasets.source`): a generated dataset
+or your own folder, asked for batches of training crops and for whole images to score.
 One step is exactly what a reader would write by hand::
 
     logits = model(images)                                   # forward
@@ -54,8 +56,9 @@ from .run_folder import (
     prepare_run_folder,
 )
 
-__all__ = ["TrainConfig", "DEFAULT_LR", "train", "evaluate", "TrainingDiverged",
-           "TrainingInterrupted", "OptionError", "RESUMABLE", "kernel_cache_is_cold"]
+__all__ = ["TrainConfig", "DEFAULT_LR", "train", "evaluate", "evaluate_batches",
+           "TrainingDiverged", "TrainingInterrupted", "OptionError", "RESUMABLE",
+           "kernel_cache_is_cold"]
 
 
 #: The peak learning rate of each optimizer when none is given. SGD at 0.6 is
@@ -97,6 +100,12 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     model: dict = field(default_factory=dict)   # keyword arguments of DeepLabV3Plus
+    # own data (datasets.source.FolderSource): a dataset folder instead of `dataset`
+    data: str | None = None
+    palette: str | None = None       # JSON class table for RGB masks (default: the folder's)
+    mask_255: str | None = None      # None/"ignore": 255 = ignore; "class1": 255 = class 1
+    num_classes: int | None = None   # default: from the class table or the largest label
+    class_weights: str = "none"      # "none", "inverse" or "median" (datasets.weights)
 
     def __post_init__(self):
         # errors name the option as a template field, so the command line can say --n-test
@@ -122,6 +131,7 @@ class TrainConfig:
         if not self.lr > 0:
             raise OptionError(f"{{lr}} must be > 0, got {_quoted(self.lr)}")
         self.scale_range = tuple(self.scale_range)
+        _check_data_options(self)
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -135,6 +145,25 @@ class TrainConfig:
 def _quoted(value) -> str:
     """repr(value) for an OptionError's message (whose braces are fields)."""
     return OptionError.quote(repr(value))
+
+
+def _check_data_options(config):
+    """The own-data fields of a TrainConfig: an error naming the field."""
+    if config.class_weights not in datasets.CLASS_WEIGHTS:
+        raise InputError(f"class_weights must be one of {datasets.CLASS_WEIGHTS}, "
+                         f"got {config.class_weights!r}")
+    if config.mask_255 is not None and config.mask_255 not in datasets.MASK_255_CHOICES:
+        raise InputError(f"mask_255 must be one of {datasets.MASK_255_CHOICES} or None, "
+                         f"got {config.mask_255!r}")
+    if config.data is None:
+        for name in ("palette", "mask_255", "num_classes"):
+            if getattr(config, name) is not None:
+                raise InputError(f"{name} applies to your own data (data=DIR, --data DIR)")
+    else:
+        config.data = str(config.data)
+    if config.num_classes is not None and (
+            not isinstance(config.num_classes, (int, np.integer)) or config.num_classes < 1):
+        raise InputError(f"num_classes must be a positive int, got {config.num_classes!r}")
 
 
 def _make_optimizer(config, parameters):
@@ -161,10 +190,17 @@ def _restore_rng_states(states, data_rng, model):
 
 def evaluate(model, images, masks, num_classes, batch_size=32, boundary_width=3) -> dict:
     """Metrics of ``model`` on (images, masks), in eval mode (mode restored after)."""
+    batches = ((images[start:start + batch_size], masks[start:start + batch_size])
+               for start in range(0, len(images), batch_size))
+    return evaluate_batches(model, batches, num_classes, boundary_width)
+
+
+def evaluate_batches(model, batches, num_classes, boundary_width=3) -> dict:
+    """Metrics of ``model`` over ``(images, masks)`` batches (e.g. a data source's whole images,
+    one at a time, padded with ignored pixels), in eval mode (mode restored after)."""
     accumulator = metrics.SegmentationMetrics(num_classes, boundary_width=boundary_width)
-    for start in range(0, len(images), batch_size):
-        predictions = model.predict(images[start:start + batch_size].astype(model.dtype))
-        accumulator.update(predictions, masks[start:start + batch_size])
+    for images, masks in batches:
+        accumulator.update(model.predict(images.astype(model.dtype)), masks)
     return accumulator.compute()
 
 
@@ -209,8 +245,6 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
     checkpoint of that step is written).
     """
     config = config or TrainConfig()
-    info = datasets.dataset_info(config.dataset)
-    num_classes = info["num_classes"]
     out_dir = Path(out_dir) if out_dir is not None else None
     checkpoint_path = None
     if out_dir is not None:      # checked before any work: nothing is lost at the first save
@@ -219,21 +253,32 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
         raise OptionError("{resume} needs {out_dir}, the run folder to continue",
                           {"resume": "resume=True"})
 
+    # the data: a generated dataset or your own folder (checked and reported first)
+    source = datasets.data_source(config)
+    if config.data is not None:
+        log(source.report())
+    num_classes, class_names = source.num_classes, list(source.class_names)
+    class_weights = datasets.weights_for(source, config.class_weights)
+    if class_weights is not None:
+        log(f"class weights ({config.class_weights}, from the training masks): " + ", ".join(
+            f"{name} {w:.2f}" for name, w in zip(class_names, class_weights, strict=True)))
+
     model_kwargs = {"seed": config.seed, **config.model}
     model = build_model({"num_classes": num_classes, **model_kwargs})
     saved = None
     if resume:
         saved = load_checkpoint(checkpoint_path)
         check_resume(saved[2], _jsonable(asdict(config)), _jsonable(model.config), out_dir)
-
-    train_images, train_masks = datasets.load_dataset(config.dataset, "train", n=config.n_train,
-                                                      size=config.image_size)
-    val_images, val_masks = datasets.load_dataset(config.dataset, "val", n=config.n_val,
-                                                  size=config.image_size)
     optimizer = _make_optimizer(config, model.parameters())
     scheduler = PolyLR(optimizer, config.steps, warmup_steps=config.warmup_steps)
     data_rng = np.random.default_rng(config.seed + 1)
-    batches = _Batches(len(train_images), config.batch_size, data_rng)
+    batches = _Batches(source.n_train, config.batch_size, data_rng)
+    loss_weight = None if class_weights is None else class_weights.astype(model.dtype)
+
+    def val_batches():
+        # whole validation images (own data: one at a time, padded to the output stride)
+        return source.eval_batches("val", multiple=model.output_stride)
+
     history = {"step": [], "loss": [], "lr": [], "eval_step": [], "val_miou": [],
                "val_boundary_miou": []}
     start_step, elapsed_before = 0, 0.0
@@ -259,7 +304,7 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
             "step": step, "train_config": _jsonable(asdict(config)),
             "rng": _rng_states(data_rng, model), "batches": batches.state(),
             "history": history, "train_seconds": seconds, "image_size": config.image_size,
-            "dataset": config.dataset, "class_names": list(info["class_names"])})
+            "dataset": source.name, "class_names": class_names, "data": source.describe()})
         saved_step = step
 
     if start_step < config.steps and get_backend() == "numba" and kernel_cache_is_cold():
@@ -275,11 +320,10 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
             for step in bar:
                 lr = scheduler.step(step)
                 indices = batches.next()
-                images, masks = datasets.augment(train_images[indices], train_masks[indices],
-                                                 data_rng, flip=config.flip,
-                                                 scale_range=config.scale_range)
+                images, masks = source.train_batch(indices, data_rng)
                 logits = model(images)
-                loss, loss_cache = F.softmax_cross_entropy_forward(logits, masks)
+                loss, loss_cache = F.softmax_cross_entropy_forward(logits, masks,
+                                                                   weight=loss_weight)
                 if not math.isfinite(loss):
                     raise TrainingDiverged(diverged_message(loss, step + 1, checkpoint_path,
                                                             saved_step, config.checkpoint_every))
@@ -295,7 +339,7 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
                     after_first_step = _clock()
                     first_step_seconds = after_first_step - started
                 if done % config.eval_every == 0 or done == config.steps:
-                    last_eval = evaluate(model, val_images, val_masks, num_classes)
+                    last_eval = evaluate_batches(model, val_batches(), num_classes)
                     history["eval_step"].append(done)
                     history["val_miou"].append(last_eval["miou"])
                     history["val_boundary_miou"].append(last_eval["boundary_miou"])
@@ -326,16 +370,17 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
     ended = _clock()
     train_seconds = elapsed_before + ended - started
     if config.steps > start_step or not last_eval:
-        last_eval = last_eval or evaluate(model, val_images, val_masks, num_classes)
+        last_eval = last_eval or evaluate_batches(model, val_batches(), num_classes)
     save(config.steps, train_seconds)
 
-    test_images, test_masks = datasets.load_dataset(config.dataset, "test", n=config.n_test,
-                                                    size=config.image_size)
-    test_metrics = evaluate(model, test_images, test_masks, num_classes)
+    test_metrics = (evaluate_batches(model, source.eval_batches("test", model.output_stride),
+                                     num_classes) if source.has_split("test") else None)
     result = {
         "image_size": config.image_size,
-        "dataset": config.dataset,
-        "class_names": list(info["class_names"]),
+        "dataset": source.name,
+        "class_names": class_names,
+        "data": source.describe(),
+        "class_weights": None if class_weights is None else class_weights.tolist(),
         "steps": config.steps,
         "train_seconds": round(train_seconds, 2),
         # this session's speed without its first step (compiling, loading the kernels)
@@ -354,7 +399,7 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
         text = json.dumps(_jsonable(result), indent=1)
         atomic_write(out_dir / "metrics.json", lambda f: f.write(text.encode("utf-8")))
     # not in metrics.json: the trained model itself, for whoever draws or inspects it next
-    return {**result, "model": model}
+    return {**result, "model": model, "data_source": source}
 
 
 def _images_per_second(steps, batch_size, seconds):

@@ -52,10 +52,11 @@ def test_evaluate_and_predict(trained_run, tmp_path, capsys):
 
     image = (np.random.default_rng(0).random((40, 36, 3)) * 255).astype(np.uint8)
     Image.fromarray(image).save(tmp_path / "in.png")
-    out = tmp_path / "overlay.png"
+    out = tmp_path / "predicted"
     assert main(["predict", str(trained_run / "model.npz"), str(tmp_path / "in.png"),
                  "--out", str(out)]) == 0
-    assert out.is_file() and "predicted classes" in capsys.readouterr().out
+    assert (out / "in.png").is_file() and (out / "in_overlay.png").is_file()
+    assert "wrote 1 predicted mask(s)" in capsys.readouterr().out
 
 
 def test_summary_and_the_separable_demo(capsys):

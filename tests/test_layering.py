@@ -27,6 +27,7 @@ FLOORS = [
     {"receptive_field"},
     {"gradcheck", "summary"},
     {"ablation"},
+    {"evaluation"},
     {"exercises"},
     {"viz"},
     {"interop"},

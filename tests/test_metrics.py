@@ -167,3 +167,36 @@ def test_bad_input_errors_name_the_argument():
         metrics.boundary_mask(target, width=0)
     with pytest.raises(ValueError, match=r"pred scores must be \(N, 3, H, W\)"):
         metrics.SegmentationMetrics(3).update(np.zeros((1, 2, 2, 2)), target[None])
+
+
+# ------------------------------------------- the evaluation report's scores, by hand
+
+def test_class_accuracy_mean_class_accuracy_and_frequency_weighted_iou_by_hand():
+    # The matrix of test_confusion_matrix_by_hand (rows = truth) plus an absent class 3.
+    cm = np.array([[1, 1, 0, 0],
+                   [0, 2, 0, 0],
+                   [1, 0, 1, 0],
+                   [0, 0, 0, 0]])
+    # class accuracy = diagonal / row sum: 1/2, 2/2, 1/2; class 3 has no truth pixels: NaN
+    accuracy = metrics.class_accuracy(cm)
+    np.testing.assert_allclose(accuracy[:3], [0.5, 1.0, 0.5])
+    assert np.isnan(accuracy[3])
+    assert metrics.mean_class_accuracy(cm) == pytest.approx(2 / 3)
+    # fwIoU = sum (truth share) * IoU = 2/6 * 1/3 + 2/6 * 2/3 + 2/6 * 1/2 = 1/2
+    assert metrics.frequency_weighted_iou(cm) == pytest.approx(0.5)
+    normalized = metrics.normalized_confusion_matrix(cm)
+    np.testing.assert_allclose(normalized[:3], [[0.5, 0.5, 0, 0], [0, 1, 0, 0],
+                                                [0.5, 0, 0.5, 0]])
+    assert np.isnan(normalized[3]).all()
+
+
+def test_frequency_weighted_iou_follows_the_big_class_and_miou_does_not():
+    # 90 background pixels all right; 10 object pixels all predicted background.
+    cm = np.array([[90, 0],
+                   [10, 0]])
+    assert metrics.frequency_weighted_iou(cm) == pytest.approx(0.9 * 0.9)   # IoU_0 = 90/100
+    assert metrics.mean_iou(cm) == pytest.approx((0.9 + 0.0) / 2)
+    assert metrics.mean_class_accuracy(cm) == pytest.approx(0.5)
+    empty = np.zeros((2, 2), np.int64)
+    assert np.isnan(metrics.frequency_weighted_iou(empty))
+    assert np.isnan(metrics.mean_class_accuracy(empty))

@@ -28,7 +28,8 @@ from ..errors import InputError, InputTypeError, OptionError
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 #: The modules that register subcommands, in the order of ``--help``.
-COMMAND_MODULES = ["train", "evaluate", "inspect", "bench", "exercise"]
+COMMAND_MODULES = ["train", "evaluate", "predict", "data", "inspect", "bench", "export",
+                   "exercise"]
 
 #: Errors that mean "the input was wrong", not "the library is wrong".
 INPUT_ERRORS = (InputError, InputTypeError, FileNotFoundError)

@@ -42,6 +42,8 @@ def add_training_options(p) -> None:
     from minideeplab.datasets import DATASETS
     from minideeplab.train import DEFAULT_LR, TrainConfig
 
+    from .data import add_data_options
+
     d = TrainConfig
     p.add_argument("--dataset", choices=tuple(DATASETS), help=f"training data ({d.dataset})")
     p.add_argument("--image-size", type=int, help=f"image side in pixels ({d.image_size})")
@@ -65,6 +67,7 @@ def add_training_options(p) -> None:
                    help="random scale (0.75-1.25) and crop besides the horizontal flip")
     p.add_argument("--backend", choices=("numba", "numpy"), help="hot-loop backend")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_data_options(p, training=True)
 
 
 def train_config(args, base=None):
@@ -77,9 +80,13 @@ def train_config(args, base=None):
 
     from minideeplab.train import TrainConfig
 
+    from .data import data_values
+
     values = asdict(base) if base is not None else {**asdict(TrainConfig()), "lr": None}
     values.update({name: getattr(args, name) for name in _VALUE_OPTIONS
                    if getattr(args, name) is not None})
+    # own-data options: only those given (on --resume the others are the checkpoint's)
+    values.update({name: value for name, value in data_values(args).items() if value is not None})
     model = dict(values["model"])
     if args.no_decoder:
         model["decoder"] = False
@@ -116,11 +123,9 @@ def print_metrics(title, result, class_names):
 
 def draw_run_figures(result, out: Path) -> list:
     """``curves.png`` and ``predictions.png`` of a finished run; returns their paths."""
-    from minideeplab import datasets, viz
+    from minideeplab import viz
 
-    config = result["config"]
-    images, masks = datasets.load_dataset(config["dataset"], "val", n=min(8, config["n_val"]),
-                                          size=config["image_size"])
+    images, masks = result["data_source"].preview("val", 8)
     curves, predictions = out / "curves.png", out / "predictions.png"
     viz.plot_training_curves(result["history"], path=curves)
     viz.plot_predictions(result["model"], images, masks, result["class_names"], path=predictions)
@@ -135,7 +140,8 @@ def _cmd_train(args) -> int:
         mdl.set_backend(args.backend)
     out = Path(args.out)
     config = _resumed_config(args, out) if args.resume else train_config(args)
-    print(f"training DeepLabV3+ on '{config.dataset}' ({config.image_size}x{config.image_size}, "
+    print(f"training DeepLabV3+ on '{config.data or config.dataset}' "
+          f"({config.image_size}x{config.image_size}{' crops' if config.data else ''}, "
           f"{config.steps} steps of batch {config.batch_size}, backend {mdl.get_backend()}) "
           f"-> {out}/")
     try:
@@ -160,7 +166,8 @@ def _cmd_train(args) -> int:
           f"({cost.total_parameters:,} parameters, {cost.total_mult_adds / 1e6:.1f} M mult-adds "
           f"per image)")
     print_metrics("val ", result["val"], names)
-    print_metrics("test", result["test"], names)
+    if result["test"] is not None:
+        print_metrics("test", result["test"], names)
     figures = draw_run_figures(result, out)
     print("\noutputs: " + ", ".join(str(p) for p in
                                      [out / "model.npz", out / "metrics.json", *figures]))
@@ -177,9 +184,10 @@ def _cmd_ablate(args) -> int:
     config = train_config(args)
     rows = ablation(config, out_dir=args.out, progress=not args.no_progress,
                     overwrite=args.overwrite)
-    table = format_ablation(rows, datasets.dataset_info(config.dataset)["class_names"])
-    print(f"\nablation on '{config.dataset}', {config.steps} steps of batch {config.batch_size} "
-          f"each (validation split):\n{table}")
+    names = None if config.data else datasets.dataset_info(config.dataset)["class_names"]
+    table = format_ablation(rows, names)
+    print(f"\nablation on '{config.data or config.dataset}', {config.steps} steps of batch "
+          f"{config.batch_size} each (validation split):\n{table}")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "ablation.txt").write_text(table + "\n")

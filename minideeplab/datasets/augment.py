@@ -57,6 +57,26 @@ def _check_augment_args(images, masks, rng, scale_range, crop_size):
             check_int(pair[1], "crop_size", minimum=1))
 
 
+def pad_to_multiple(array: np.ndarray, multiple: int, value) -> np.ndarray:
+    """Pad the last two axes at the bottom and right up to a multiple of ``multiple``.
+
+    A fully convolutional model takes any size, but with H and W multiples of its output stride
+    every stride-2 layer halves the map exactly and every upsampling lands on the input's grid.
+    Images are padded with 0 and masks with 255 (ignore), so the padding is never scored;
+    crop the prediction back with ``[..., :H, :W]``.
+
+    >>> pad_to_multiple(np.ones((3, 5, 17)), 16, 0).shape
+    (3, 16, 32)
+    """
+    multiple = check_int(multiple, "multiple", minimum=1)
+    height, width = array.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return array
+    pad = [(0, 0)] * (array.ndim - 2) + [(0, pad_h), (0, pad_w)]
+    return np.pad(array, pad, mode="constant", constant_values=value)
+
+
 def augment(images, masks, rng, flip: bool = True, scale_range=(0.75, 1.25), crop_size=None):
     """Random horizontal flip, random rescale, then random crop / pad to ``crop_size``.
 

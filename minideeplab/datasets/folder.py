@@ -2,6 +2,8 @@
 
 The layout ``load_folder`` expects, and the rules for masks, are in its docstring and in
 data/README.md; ``read_image`` reads one picture (what ``minideeplab predict`` feeds the model).
+Folders of other layouts (Pascal VOC, split subfolders, images of different sizes, colour masks)
+are read by :mod:`.layouts`, :mod:`.masks` and :mod:`.source`; this module reads one image.
 """
 
 from __future__ import annotations
@@ -14,48 +16,57 @@ from ..errors import InputError
 from ..functional.loss import IGNORE_INDEX
 from ..images import hwc_to_chw
 from ._checks import check_int
+from .layouts import IMAGE_SUFFIXES
+from .masks import LOSSY_SUFFIXES, MASK_255_CHOICES, read_mask
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
+def read_image_hwc(path) -> np.ndarray:
+    """A PNG/JPEG as (H, W, 3) float32 in [0, 1]: grayscale becomes 3 channels, alpha is dropped.
 
-def _read_image_rgb(path: Path) -> np.ndarray:
-    """A PNG/JPEG as (H, W, 3) float32 in [0, 1]: grayscale becomes 3 channels, alpha is dropped."""
-    from PIL import Image  # Pillow comes with matplotlib; imported here so it is only needed here
+    Raises an InputError naming the file when it is not a readable image (a corrupt or
+    truncated file, a text file renamed .png, an image too large for Pillow's safety limit).
+    """
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as picture:
-        picture.load()
-        if picture.mode in ("I;16", "I;16B", "I;16L"):             # 16-bit grayscale
-            gray = np.asarray(picture, dtype=np.float32) / 65535.0
-            return np.repeat(gray[:, :, None], 3, axis=2)
-        if picture.mode != "RGB":
-            # L, LA, P, RGBA, CMYK, 1 ...: Pillow knows how to make each of them RGB.
-            picture = picture.convert("RGB")
-        return np.asarray(picture, dtype=np.float32) / 255.0
+    path = Path(path)
+    try:
+        with Image.open(path) as picture:
+            picture.load()
+            if picture.mode in ("I;16", "I;16B", "I;16L"):             # 16-bit grayscale
+                gray = np.asarray(picture, dtype=np.float32) / 65535.0
+                return np.repeat(gray[:, :, None], 3, axis=2)
+            if picture.mode != "RGB":
+                # L, LA, P, RGBA, CMYK, 1 ...: Pillow knows how to make each of them RGB.
+                picture = picture.convert("RGB")
+            return np.asarray(picture, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
+        raise InputError(f"image {path} is not a readable PNG/JPEG ({error})") from None
 
 
 def read_image(path) -> np.ndarray:
     """Read a PNG/JPEG as a model input: (3, H, W) float32 in [0, 1]."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not an image file")
     if not path.is_file():
         raise FileNotFoundError(f"image {path} does not exist")
-    try:
-        return hwc_to_chw(_read_image_rgb(path))
-    except OSError as error:
-        raise InputError(f"image {path} is not a readable PNG/JPEG ({error})") from None
+    return hwc_to_chw(read_image_hwc(path))
 
 
 def _read_mask(path: Path) -> np.ndarray:
     """An index-mask PNG as (H, W) int64: each pixel value is a class index (255 = ignore)."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as picture:
-        picture.load()
-        if picture.mode not in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L"):
-            raise InputError(
-                f"mask {path} has mode {picture.mode}; a mask must be a single-channel image "
-                f"whose pixel values are class indices (PNG mode L or P), not colours")
-        # For a palette (P) image this gives the palette *indices*, which is what we want.
-        return np.asarray(picture).astype(np.int64)
+    try:
+        with Image.open(path) as picture:
+            mode = picture.mode
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise InputError(f"mask {path} is not a readable image ({error})") from None
+    if mode not in ("L", "P", "1", "I", "I;16", "I;16B", "I;16L"):
+        raise InputError(
+            f"mask {path} has mode {mode}; a mask must be a single-channel image "
+            f"whose pixel values are class indices (PNG mode L or P), not colours")
+    return read_mask(path)
 
 
 def _pair_files(root: Path) -> list:
@@ -67,16 +78,22 @@ def _pair_files(root: Path) -> list:
                              f"is missing)")
     images_by_stem = {}
     for file in sorted(image_dir.iterdir()):
-        if file.is_file() and file.suffix.lower() in _IMAGE_SUFFIXES:
+        if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
             if file.stem in images_by_stem:
                 raise InputError(f"two images share the stem {file.stem!r}: "
                                  f"{images_by_stem[file.stem]} and {file}")
             images_by_stem[file.stem] = file
     masks_by_stem = {file.stem: file for file in sorted(mask_dir.iterdir())
                      if file.is_file() and file.suffix.lower() == ".png"}
+    lossy_by_stem = {file.stem: file for file in sorted(mask_dir.iterdir())
+                     if file.is_file() and file.suffix.lower() in LOSSY_SUFFIXES}
     if not images_by_stem:
-        raise InputError(f"{image_dir} contains no images (.png, .jpg or .jpeg)")
+        raise InputError(f"{image_dir} contains no images ({', '.join(IMAGE_SUFFIXES)})")
     for stem, file in images_by_stem.items():
+        if stem not in masks_by_stem and stem in lossy_by_stem:
+            raise InputError(f"the mask of {file} is {lossy_by_stem[stem]}, a JPEG: masks must "
+                             f"be lossless (PNG), because JPEG compression changes the label "
+                             f"values along every edge; save it as {mask_dir / (stem + '.png')}")
         if stem not in masks_by_stem:
             raise InputError(f"image {file} has no mask: expected {mask_dir / (stem + '.png')}")
     for stem, file in masks_by_stem.items():
@@ -85,7 +102,7 @@ def _pair_files(root: Path) -> list:
     return [(images_by_stem[stem], masks_by_stem[stem]) for stem in sorted(images_by_stem)]
 
 
-def load_folder(path, num_classes: int):
+def load_folder(path, num_classes: int, mask_255: str | None = None):
     """Read your own segmentation data from a folder laid out as::
 
         path/
@@ -97,15 +114,25 @@ def load_folder(path, num_classes: int):
     compression changes the labels). All images must have the same size (no resizing is done,
     so the labels stay exact): resize them beforehand, or crop with ``augment``.
 
+    Black-and-white binary masks hold 0 and 255; 255 means "ignore" here, so a folder whose masks
+    hold only 0 and 255 is refused unless ``mask_255`` says what 255 is: ``"class1"`` (255 is
+    the foreground, class 1) or ``"ignore"`` (255 really marks pixels to ignore).
+
     Returns:
         images (N, 3, H, W) float32 in [0, 1], masks (N, H, W) int64, in order of file stem.
 
     Raises:
         ValueError naming the file: missing or empty folder, an image without a mask (or a mask
-        without an image), image/mask size mismatch, sizes differing across the folder, a mask
-        value outside [0, num_classes) that is not 255.
+        without an image, or a JPEG mask), an unreadable (corrupt) image or mask, image/mask size
+        mismatch, sizes differing across the folder, a mask value outside [0, num_classes) that
+        is not 255.
+
+    For images of different sizes, colour masks, Pascal VOC and split folders, use
+    ``open_folder`` (what ``minideeplab train --data DIR`` reads).
     """
     num_classes = check_int(num_classes, "num_classes", minimum=1)
+    if mask_255 is not None and mask_255 not in MASK_255_CHOICES:
+        raise InputError(f"mask_255 must be one of {MASK_255_CHOICES} or None, got {mask_255!r}")
     if num_classes > IGNORE_INDEX:
         raise InputError(f"num_classes must be <= {IGNORE_INDEX} ({IGNORE_INDEX} means ignore), "
                          f"got {num_classes}")
@@ -116,8 +143,10 @@ def load_folder(path, num_classes: int):
     pairs = _pair_files(root)
     images, masks = [], []
     for image_file, mask_file in pairs:
-        image = _read_image_rgb(image_file)
+        image = read_image_hwc(image_file)
         mask = _read_mask(mask_file)
+        if mask_255 == "class1":
+            mask[mask == 255] = 1
         if image.shape[:2] != mask.shape:
             raise InputError(f"image {image_file} is {image.shape[0]}x{image.shape[1]} (HxW) but "
                              f"its mask {mask_file} is {mask.shape[0]}x{mask.shape[1]}")
@@ -132,4 +161,17 @@ def load_folder(path, num_classes: int):
                              f"[0, {num_classes}) that are not {IGNORE_INDEX} (ignore)")
         images.append(image)
         masks.append(mask)
-    return hwc_to_chw(np.stack(images)), np.stack(masks)
+    masks = np.stack(masks)
+    if mask_255 is None and _only_0_and_255(masks):
+        raise InputError(
+            f"the masks of {root} hold only the values 0 and 255 (e.g. {pairs[0][1]}), the usual "
+            f"black-and-white binary mask; but 255 means 'ignore', so every foreground pixel "
+            f"would be ignored and training would see only background. Say what 255 is: "
+            f"mask_255='class1' (255 is the foreground, class 1; --mask-255 class1) or "
+            f"mask_255='ignore' (255 really marks pixels to ignore)")
+    return hwc_to_chw(np.stack(images)), masks
+
+
+def _only_0_and_255(masks) -> bool:
+    values = np.unique(masks)
+    return IGNORE_INDEX in values and set(values.tolist()) <= {0, IGNORE_INDEX}

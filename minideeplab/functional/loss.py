@@ -79,6 +79,8 @@ def _check_loss_args(logits, target, ignore_index, weight):
         check_array(weight, "weight", 1, "(C,)")
         if weight.shape != (c,):
             raise InputError(f"weight must have shape (C,) = ({c},), got {weight.shape}")
+        if not np.isfinite(weight).all() or (weight < 0).any():
+            raise InputError(f"weight must hold finite class weights >= 0, got {weight}")
 
 
 def softmax_cross_entropy_forward(logits, target, ignore_index=IGNORE_INDEX, weight=None):

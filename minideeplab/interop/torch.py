@@ -21,6 +21,11 @@ then compares every convolution's geometry (stride, padding, dilation, groups)
 with minideeplab's before copying anything, so the twin cannot drift silently
 from the model it copies.
 
+**Export.** :func:`export_torch` writes the twin's state dict and the config that rebuilds it
+to one ``torch.save`` file (``minideeplab export CHECKPOINT --torch model.pt``), so training can
+go on with PyTorch's tools (DistributedDataParallel, mixed precision, a GPU) from weights trained
+here; :func:`load_exported` (or three lines of plain PyTorch, see the README) reads it back.
+
 PyTorch is optional: this module imports it at its own import time (it is only
 imported on demand, never by ``import minideeplab``) and raises an
 ``ImportError`` saying ``pip install torch`` when it is missing.
@@ -31,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError, InputTypeError
+from ..fileio import atomic_write
 
 try:
     import torch
@@ -46,7 +52,8 @@ from ..geometry import same_padding
 from ..models.backbone import NATIVE_OUTPUT_STRIDE, stage_schedule
 from ..models.deeplab import DeepLabV3Plus, deeplab_config, scale_rates
 
-__all__ = ["to_torch", "from_torch", "TorchDeepLabV3Plus", "TorchBackbone", "TorchASPP",
+__all__ = ["to_torch", "from_torch", "export_torch", "load_exported", "EXPORT_FORMAT",
+           "TorchDeepLabV3Plus", "TorchBackbone", "TorchASPP",
            "TorchASPPPooling", "TorchDecoder", "TorchSeparableConv2d", "TorchConvBNReLU",
            "TorchUpsample"]
 
@@ -357,3 +364,36 @@ def from_torch(torch_module, model=None):
     model.load_state_dict(state)
     _copy_settings(dict(torch_module.named_modules()), dict(model.named_modules()))
     return model
+
+
+# ------------------------------------------------------------------ export to a file
+
+#: The ``format`` entry of an exported file.
+EXPORT_FORMAT = "minideeplab-torch-v1"
+
+
+def export_torch(model, path, class_names=None) -> dict:
+    """Write ``model``'s PyTorch twin to ``path`` with ``torch.save``, atomically.
+
+    The file holds a plain dict (tensors, strings, numbers, lists: ``torch.load`` reads it with
+    ``weights_only=True``, so loading runs no code): ``format``, ``config`` (the keyword
+    arguments of :class:`TorchDeepLabV3Plus`, as in ``model.config``), ``class_names`` and
+    ``state_dict``. Returns that dict.
+    """
+    twin = to_torch(model).eval()
+    payload = {"format": EXPORT_FORMAT, "config": dict(model.config),
+               "class_names": None if class_names is None else [str(n) for n in class_names],
+               "state_dict": twin.state_dict()}
+    atomic_write(path, lambda file: torch.save(payload, file))
+    return payload
+
+
+def load_exported(path) -> "TorchDeepLabV3Plus":
+    """The :class:`TorchDeepLabV3Plus` saved by :func:`export_torch`, in eval mode."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or saved.get("format") != EXPORT_FORMAT:
+        raise InputError(f"{path} is not a file written by export_torch "
+                         f"(format {EXPORT_FORMAT!r})")
+    twin = TorchDeepLabV3Plus(**saved["config"])
+    twin.load_state_dict(saved["state_dict"])
+    return twin.eval()

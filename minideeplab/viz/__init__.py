@@ -6,7 +6,8 @@ also saves it as a PNG. One style for all (:mod:`.style`); the figures by topic:
 * :mod:`.atrous` -- atrous sampling, gridding, taps on padding, ASPP branches;
 * :mod:`.fields` -- receptive-field growth and the effective receptive field;
 * :mod:`.segmentation` -- class palette, colourised masks, overlays, samples, predictions;
-* :mod:`.curves` -- training curves.
+* :mod:`.curves` -- training curves;
+* :mod:`.report` -- the evaluation report: confusion matrix, trimap curve, lowest-mIoU gallery.
 """
 
 from .atrous import (
@@ -17,6 +18,7 @@ from .atrous import (
 )
 from .curves import plot_training_curves
 from .fields import plot_erf, plot_erf_comparison, plot_rf_growth
+from .report import plot_confusion_matrix, plot_gallery, plot_trimap_curve
 from .segmentation import (
     IGNORE_COLOUR,
     class_palette,
@@ -34,4 +36,5 @@ __all__ = [
     "plot_erf", "plot_erf_comparison", "plot_aspp_fields",
     "plot_training_curves", "plot_predictions", "plot_overlay",
     "class_palette", "colorize_mask", "overlay", "show_samples", "IGNORE_COLOUR",
+    "plot_confusion_matrix", "plot_trimap_curve", "plot_gallery",
 ]

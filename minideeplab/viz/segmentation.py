@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from ..errors import InputError, InputTypeError
 from ..functional.loss import IGNORE_INDEX
@@ -185,6 +186,9 @@ def plot_predictions(model, images, masks, class_names, title: str = "Prediction
     palette = class_palette(num_classes)
     handles = [Patch(facecolor=palette[k], edgecolor="black", label=name)
                for k, name in enumerate(class_names)]
+    if (masks[:n] == IGNORE_INDEX).any():           # e.g. padding around a small own image
+        handles.append(Patch(facecolor=IGNORE_COLOUR, edgecolor="black",
+                             label="ignore (255),\nnot scored"))
     fig.legend(handles=handles, loc="outside right center", title="classes")
     fig.suptitle(title)
     return finish(fig, path)
@@ -208,6 +212,9 @@ def plot_overlay(image, prediction, class_names, title: str = "Prediction", path
     ax_overlay.imshow(overlay(picture, prediction, num_classes=num_classes))
     ax_overlay.set_title("classes over the image")
     for ax in (ax_image, ax_classes, ax_overlay):
+        # whole pixels, also for a tiny image (the default locator would tick -0.4, -0.2, ...)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
         ax.set_xlabel("x (pixels)")
     ax_image.set_ylabel("y (pixels)")
     palette = class_palette(num_classes)
