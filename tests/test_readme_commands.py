@@ -9,6 +9,7 @@ temporary folder, and N is 1. ``TINY`` adds the options that make each command t
 or two instead of minutes (a command without an entry runs as the README writes it).
 """
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -29,6 +30,8 @@ TINY = {
     "train": ["--steps", "2", "--eval-every", "2", *SMALL_DATA],
     "ablate": ["--steps", "1", "--eval-every", "1", *SMALL_DATA],
     "evaluate": ["--n", "4"],
+    "reproduce": ["--n", "2"],
+    "predict": ["--no-overlay"],
     "summary": ["--size", "32"],
     "receptive-field": ["--size", "32"],
     "bench conv": ["--shapes", "S5", "--repeats", "1", "--no-numpy", "--no-torch"],
@@ -88,7 +91,17 @@ def files(tmp_path_factory):
 
     image = (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8)
     Image.fromarray(image).save(folder / "image.png")
-    return {"checkpoint": folder / "run" / "model.npz", "image": folder / "image.png"}
+    # a dataset folder of your own, for 'data check DIR': images/ and index masks/
+    data = folder / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    for k in range(3):
+        Image.fromarray(image).save(data / "images" / f"{k}.png")
+        mask = np.zeros((32, 32), np.uint8)
+        mask[8:20, 4 + k:16 + k] = 1
+        Image.fromarray(mask).save(data / "masks" / f"{k}.png")
+    return {"checkpoint": folder / "run" / "model.npz", "image": folder / "image.png",
+            "data": data}
 
 
 def concrete(words, files, folder):
@@ -98,6 +111,10 @@ def concrete(words, files, folder):
         previous = words[index - 1] if index else ""
         if word == "N":                                  # --steps N
             argv.append("1")
+        elif word == "DIR" and (previous == "--data" or words[:2] == ["data", "check"]):
+            argv.append(str(files["data"]))              # a dataset folder to read
+        elif word.rstrip(".") in ("IMAGE", "IMAGE_OR_FOLDER", "INPUT"):
+            argv.append(str(files["image"]))
         elif previous in OUTPUT_OPTIONS or word in ("DIR", "FILE"):
             argv.append(str(folder / Path(word).name))
         elif word.endswith(".npz") or word == "CHECKPOINT":
@@ -114,6 +131,8 @@ def concrete(words, files, folder):
 def test_every_command_of_the_readme_runs(name, words, files, tmp_path, monkeypatch, capsys):
     if name.startswith("bench") and not mdl.backend.numba_available():
         pytest.skip("the benchmarks need numba")
+    if "--torch" in words and importlib.util.find_spec("torch") is None:
+        pytest.skip("export --torch needs PyTorch, which is not installed")
     monkeypatch.setenv("MINIDEEPLAB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)                    # default output folders land in tmp_path
     argv = concrete(words, files, tmp_path)
