@@ -24,7 +24,7 @@ FLOORS = [
     {"datasets"},
     {"train"},
     {"receptive_field"},
-    {"gradcheck", "summary"},
+    {"gradcheck", "summary", "timing"},
     {"ablation"},
     {"viz"},
     {"interop"},

@@ -1,57 +1,115 @@
-"""All the threading machinery of the Numba backend, in one room (a first read can skip it).
+"""All the threading of the Numba backend, in one room (a first read can skip it).
 
-What happens here, and nothing of it changes a result, only the speed:
+**One mechanism: slices of the work, one per thread.** Every kernel is a plain
+``@njit(nogil=True)`` loop over a range of tasks ``for task in range(first,
+stop)`` (a task is an image, an ``(image, channel)`` plane, a channel or a
+block of elements, whichever the kernel owns). :func:`parallel_for` cuts
+``range(n_tasks)`` into one contiguous slice per thread, runs the slices at
+the same time on a small pool of Python threads (the calling thread takes the
+first), and waits for all of them. ``nogil`` kernels and NumPy's matrix
+products release Python's lock, so the slices really run in parallel; a
+task writes only outputs it owns, so no two slices write the same memory.
 
-1. **Numba's threading layer.** Numba can run ``prange`` loops on OpenMP, TBB or
-   its own "workqueue". OpenMP starts a parallel loop in about 5 microseconds,
-   the workqueue in about 110 (measured on a 2-core machine: a BatchNorm kernel
-   on a 16x64x1x1 batch took 5 and 112 microseconds). A training step of the
-   default model makes about 200 parallel calls on small feature maps, so the
-   workqueue alone cost 50 ms of a 120 ms step. When this module is imported
-   (every kernel module imports it before its first ``prange``), OpenMP is put
-   first in Numba's order of preference (TBB next, the workqueue last). A layer
-   the user chose with ``NUMBA_THREADING_LAYER`` is kept. This is the only
-   setting of another library that importing the kernels changes.
+Why our own pool and not Numba's ``prange`` (OpenMP), which this package used
+before:
 
-2. **OpenBLAS threads.** NumPy's matrix products run in OpenBLAS, which keeps
-   its own threads spinning after each call, ready for the next one; OpenMP
-   does the same with the Numba threads. Two pools that both spin on two cores
-   take turns on them (one training step measured 57 ms with one OpenBLAS
-   thread and 1.3-1.6 s with two on a busy machine). So while a convolution
-   kernel runs, OpenBLAS is asked for one thread (:func:`blas_threads`), and the
-   previous number is restored afterwards: the user's own NumPy code outside
-   our calls keeps whatever OpenBLAS had.
+* **Idle threads sleep.** OpenMP's threads keep spinning after each parallel
+  loop, ready for the next one. On an idle machine that saves a few
+  microseconds per loop; on a machine other programs use (a laptop, a shared
+  server) a spinning thread takes a core from someone, and a loop that waits
+  for a thread the scheduler put aside waits a whole time slice: a
+  two-element ``prange`` loop measured 2.6 us at best but 13-16 ms at the
+  median on a busy 2-core machine, where our pool took 21 us at the median.
+  A training step makes about 250 parallel calls.
+* **One pool for everything.** The convolutions' matrix products (OpenBLAS,
+  through NumPy) run on the same threads as the loops, so two pools never
+  compete for the cores (before: OpenMP's spinning threads against our image
+  threads, with a size threshold to keep them apart).
+* **Faster compiling.** A serial kernel compiles in a fraction of the time of
+  a ``parallel=True`` one (Numba writes and compiles an extra function per
+  ``prange`` loop); the first training step with an empty cache waits for
+  every kernel.
 
-3. **Sharing images among threads.** With OpenBLAS single-threaded, a big
-   convolution shares its batch among Python threads instead
-   (:func:`share_images`): each thread takes a contiguous slice of the images
-   and does all the work for it (im2col, GEMM, col2im). NumPy and the ``nogil``
-   kernels release Python's lock, so the slices run at the same time, and no
-   two threads write the same output.
+**OpenBLAS on one thread.** NumPy's matrix products run in OpenBLAS, which
+has threads of its own. Our slices already keep every core busy, so while a
+convolution runs, OpenBLAS is asked for one thread (:func:`single_threaded_blas`)
+and the previous number is restored afterwards: the user's own NumPy code
+outside our calls keeps whatever OpenBLAS had.
 
-4. **The size threshold.** Below :data:`PARALLEL_MIN_MULT_ADDS` multiply-adds
-   (about a millisecond of work on one core) a convolution stays on the calling
-   thread: waking another thread costs tens of microseconds, and right after a
-   ``prange`` loop OpenMP's threads are still spinning on the other core, so a
-   third thread would have to push one of them aside first. The small convs of
-   a 64x64 training batch stay below it (sharing them measured no faster); the
-   convs of big maps go above it and run about twice as fast.
+**How many threads.** As many as the process may use (``os.sched_getaffinity``),
+or ``MINIDEEPLAB_NUM_THREADS``, or :func:`set_num_threads`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
+from ..errors import InputError
 
-__all__ = ["blas_threads", "single_threaded_blas", "share_images", "PARALLEL_MIN_MULT_ADDS"]
+__all__ = ["parallel_for", "set_num_threads", "get_num_threads", "blas_threads",
+           "single_threaded_blas"]
 
-# ------------------------------------------------------------------ 1. threading layer
 
-if numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+# ------------------------------------------------------------- 1. the thread pool
+
+def _default_threads() -> int:
+    requested = os.environ.get("MINIDEEPLAB_NUM_THREADS", "").strip()
+    if requested:
+        if not requested.isdigit() or int(requested) < 1:
+            raise InputError(f"MINIDEEPLAB_NUM_THREADS must be a positive int, got {requested!r}")
+        return int(requested)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                     # not on Linux
+        return os.cpu_count() or 1
+
+
+_threads = _default_threads()
+_pool = None                                   # created on first use
+_pool_workers = 0
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads (the calling one included) for every kernel from now on."""
+    global _threads
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InputError(f"n must be a positive int, got {n!r}")
+    _threads = n
+
+
+def get_num_threads() -> int:
+    """The number of threads the kernels use (the calling one included)."""
+    return _threads
+
+
+def parallel_for(kernel, n_tasks: int, *args) -> None:
+    """Run ``kernel(first, stop, *args)`` on slices of ``range(n_tasks)``, one per thread.
+
+    The slices are contiguous and as equal as possible; the calling thread
+    runs the first one, the pool's threads the others, and the call returns
+    when all are done. An error in any slice is raised here, after every
+    slice has finished (none is still writing).
+    """
+    global _pool, _pool_workers
+    parts = min(n_tasks, _threads)
+    if parts <= 1:
+        kernel(0, n_tasks, *args)
+        return
+    if _pool_workers < parts - 1:              # the first call, or more threads were asked for
+        _pool, _pool_workers = ThreadPoolExecutor(parts - 1, "minideeplab"), parts - 1
+    bounds = [n_tasks * part // parts for part in range(parts + 1)]
+    futures = [_pool.submit(kernel, bounds[part], bounds[part + 1], *args)
+               for part in range(1, parts)]
+    try:
+        kernel(bounds[0], bounds[1], *args)
+    finally:
+        for future in futures:
+            future.exception()          # waits, even when our own slice failed
+    for future in futures:
+        future.result()                 # re-raises an error of that slice
 
 
 # ------------------------------------------------------------------ 2. OpenBLAS threads
@@ -102,6 +160,9 @@ def blas_threads(n: int = 1):
         return
     get, set_ = functions
     previous = int(get())
+    if previous == n:
+        yield
+        return
     set_(int(n))
     try:
         yield
@@ -114,33 +175,3 @@ def single_threaded_blas():
     """Run the block with one OpenBLAS thread (see :func:`blas_threads`)."""
     with blas_threads(1):
         yield
-
-
-# ------------------------------------------------- 3. and 4. sharing images, threshold
-
-PARALLEL_MIN_MULT_ADDS = 32_000_000
-_pool = None
-
-
-def share_images(work, n_images: int, mult_adds: int) -> None:
-    """Run ``work(first, stop)`` over ``range(n_images)``, in slices, one slice per thread.
-
-    Convolutions of fewer than :data:`PARALLEL_MIN_MULT_ADDS` multiply-adds run
-    as one slice on the calling thread. Either way OpenBLAS is single-threaded
-    meanwhile (see the module docstring). Errors of a worker thread are raised here.
-    """
-    global _pool
-    threads = numba.get_num_threads()          # follows numba.set_num_threads
-    parts = min(n_images, threads) if mult_adds >= PARALLEL_MIN_MULT_ADDS else 1
-    bounds = [n_images * part // parts for part in range(parts + 1)]
-    with single_threaded_blas():
-        if parts == 1:
-            work(0, n_images)
-            return
-        if _pool is None:
-            _pool = ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS - 1,
-                                       thread_name_prefix="minideeplab")
-        futures = [_pool.submit(work, bounds[part], bounds[part + 1]) for part in range(1, parts)]
-        work(bounds[0], bounds[1])         # this thread takes the first slice
-        for future in futures:
-            future.result()                # waits; re-raises an error of that thread

@@ -1,9 +1,10 @@
 """Numba twins of BatchNorm2d's hot loops (see :mod:`minideeplab.functional.batchnorm`).
 
 Same signatures and the same numbers as the NumPy reference. Every loop nest
-runs one channel per parallel iteration: a channel owns its statistics, its
-slice of ``out`` / ``x_hat`` / ``dx`` and its entries of ``dgamma`` / ``dbeta``,
-so no two iterations ever write the same memory.
+runs over channels, and each thread takes a slice of them
+(``_threads.parallel_for``): a channel owns its statistics, its part of
+``out`` / ``x_hat`` / ``dx`` and its entries of ``dgamma`` / ``dbeta``, so no
+two threads ever write the same memory.
 
 The kernels see each ``(n, c)`` image plane as one flat row of ``L = H*W``
 values (``x.reshape(N, C, L)``, a view). Two habits make the loops fast:
@@ -24,24 +25,24 @@ values (``x.reshape(N, C, L)``, a view). Two habits make the loops fast:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from . import _threads  # noqa: F401  (chooses the threading layer before any prange)
+from ._threads import parallel_for
 
 __all__ = ["channel_stats", "normalize", "backward"]
 
 
-@njit(cache=True, parallel=True)
-def _channel_stats(x, mean, var):
+@njit(cache=True, nogil=True)
+def _channel_stats(first, stop, x, mean, var):
     """``x`` (N, C, L). Two passes, so no cancellation in the variance::
 
-        for c in prange(C):
+        for c in range(first, stop):                             # this thread's channels
             mean[c] = sum_{n,k} x[n,c,k] / M
             var[c]  = sum_{n,k} (x[n,c,k] - mean[c])^2 / M          (M = N*L)
     """
-    n_batch, channels, length = x.shape
+    n_batch, length = x.shape[0], x.shape[2]
     count = n_batch * length
-    for c in prange(channels):
+    for c in range(first, stop):
         acc = np.zeros(length, dtype=np.float64)
         for n in range(n_batch):
             row = x[n, c]
@@ -58,16 +59,16 @@ def _channel_stats(x, mean, var):
         var[c] = acc.sum() / count
 
 
-@njit(cache=True, parallel=True)
-def _normalize(x, mean, inv_std, gamma, beta, out, x_hat):
+@njit(cache=True, nogil=True)
+def _normalize(first, stop, x, mean, inv_std, gamma, beta, out, x_hat):
     """``x``, ``out``, ``x_hat`` (N, C, L)::
 
-        for c in prange(C), n, k:
+        for c in range(first, stop), n, k:                       # this thread's channels
             x_hat[n,c,k] = (x[n,c,k] - mean[c]) * inv_std[c]
             out[n,c,k]   = gamma[c] * x_hat[n,c,k] + beta[c]
     """
-    n_batch, channels, length = x.shape
-    for c in prange(channels):
+    n_batch, length = x.shape[0], x.shape[2]
+    for c in range(first, stop):
         channel_mean, scale, shift, weight = mean[c], inv_std[c], beta[c], gamma[c]
         for n in range(n_batch):
             x_row, x_hat_row, out_row = x[n, c], x_hat[n, c], out[n, c]
@@ -77,18 +78,18 @@ def _normalize(x, mean, inv_std, gamma, beta, out, x_hat):
                 out_row[k] = weight * normalised + shift
 
 
-@njit(cache=True, parallel=True)
-def _backward(dout, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
+@njit(cache=True, nogil=True)
+def _backward(first, stop, dout, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
     """``dout``, ``x_hat``, ``dx`` (N, C, L)::
 
-        for c in prange(C):
+        for c in range(first, stop):                             # this thread's channels
             dbeta[c]  = sum dout[:, c];   dgamma[c] = sum dout[:, c] * x_hat[:, c]
             dx[:, c]  = gamma[c] inv_std[c] (dout - dbeta[c]/M - x_hat dgamma[c]/M)  (training)
             dx[:, c]  = gamma[c] inv_std[c] dout                                     (eval)
     """
-    n_batch, channels, length = dout.shape
+    n_batch, length = dout.shape[0], dout.shape[2]
     count = n_batch * length
-    for c in prange(channels):
+    for c in range(first, stop):
         acc_dout = np.zeros(length, dtype=np.float64)
         acc_dout_x_hat = np.zeros(length, dtype=np.float64)
         for n in range(n_batch):
@@ -122,11 +123,11 @@ def channel_stats(x):
     """Per-channel mean and biased variance of ``x`` (N, C, H, W): two (C,) arrays.
 
     Twin of ``functional/batchnorm.py: _channel_stats_numpy`` (``x.mean`` and
-    ``x.var`` over three axes): the same two passes, parallel over channels.
+    ``x.var`` over three axes): the same two passes, threads sharing the channels.
     """
     mean = np.empty(x.shape[1], dtype=x.dtype)
     var = np.empty(x.shape[1], dtype=x.dtype)
-    _channel_stats(_rows(x), mean, var)
+    parallel_for(_channel_stats, x.shape[1], _rows(x), mean, var)
     return mean, var
 
 
@@ -138,7 +139,8 @@ def normalize(x, mean, inv_std, gamma, beta):
     """
     out = np.empty_like(x)
     x_hat = np.empty_like(x)
-    _normalize(_rows(x), mean, inv_std, gamma, beta, _rows(out), _rows(x_hat))
+    parallel_for(_normalize, x.shape[1], _rows(x), mean, inv_std, gamma, beta, _rows(out),
+                 _rows(x_hat))
     return out, x_hat
 
 
@@ -151,6 +153,6 @@ def backward(dout, x_hat, gamma, inv_std, training):
     dx = np.empty_like(dout)
     dgamma = np.empty(dout.shape[1], dtype=dout.dtype)
     dbeta = np.empty(dout.shape[1], dtype=dout.dtype)
-    _backward(_rows(dout), _rows(x_hat), gamma, inv_std, bool(training), _rows(dx), dgamma,
-              dbeta)
+    parallel_for(_backward, dout.shape[1], _rows(dout), _rows(x_hat), gamma, inv_std,
+                 bool(training), _rows(dx), dgamma, dbeta)
     return dx, dgamma, dbeta

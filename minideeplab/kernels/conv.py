@@ -15,8 +15,8 @@ Three routes, chosen from the weight's shape and the stride:
 atrous separable convolutions). Each output channel reads a single input
 channel, so there is no sum over channels to hand to a matrix product: a
 GEMM would have an inner dimension of only ``kH*kW = 9``. Direct loops are
-faster, and every ``(n, c)`` plane is independent, so ``prange`` runs over
-them with no sharing.
+faster, and every ``(n, c)`` plane is independent, so the threads share
+the planes with no two writing the same one.
 
 **Pointwise** (1x1, stride 1). ``out[n] = W @ x[n]`` with ``x[n]`` read as a
 ``(C_in, H*W)`` matrix: one BLAS GEMM per image, no copy at all.
@@ -33,6 +33,10 @@ copied from. ``cols`` of a whole batch would be ``kH*kW = 9`` times larger
 than the batch itself, so it is built one image at a time, in a buffer each
 thread reuses: the memory stays bounded by one image's columns per thread.
 
+Every route shares its work among threads the same way: a slice of the
+images or planes per thread (``_threads.parallel_for``), OpenBLAS on one
+thread meanwhile (``_threads.single_threaded_blas``).
+
 Numba compiles each kernel once per dtype on first use (``cache=True`` keeps
 the machine code on disk for the next process). Strides and dilations are
 passed as separate ints and arrays always C-contiguous, so each kernel has
@@ -42,23 +46,23 @@ exactly one specialisation per dtype.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._threads import share_images
+from ._threads import parallel_for, single_threaded_blas
 
 __all__ = ["forward", "backward_input", "backward_weight"]
 
 
 # ============================================================== depthwise: direct
 
-@njit(parallel=True, cache=True)
-def _depthwise_forward(x_padded, w, stride_h, stride_w, dilation_h, dilation_w, out):
+@njit(cache=True, nogil=True)
+def _depthwise_forward(first, stop, x_padded, w, stride_h, stride_w, dilation_h, dilation_w, out):
     """Depthwise forward, written into ``out`` (N, C_out, H_out, W_out).
 
     Output channel ``f`` reads input channel ``c = f // multiplier`` (with
     ``multiplier = C_out // C_in``, 1 for the usual depthwise conv)::
 
-        for n, f in prange(N, C_out):            # one (n, f) plane per iteration
+        for (n, f) in planes first ... stop - 1:  # this thread's (n, f) planes
             for i in range(H_out):
                 out[n, f, i, :] = 0
                 for u in range(kH):
@@ -71,10 +75,10 @@ def _depthwise_forward(x_padded, w, stride_h, stride_w, dilation_h, dilation_w, 
     contiguous input row and LLVM turns it into SIMD instructions; the row of
     ``out`` being accumulated stays in L1 cache across the ``kH*kW`` taps.
     """
-    n_images, c_out, h_out, w_out = out.shape
+    c_out, h_out, w_out = out.shape[1], out.shape[2], out.shape[3]
     multiplier = c_out // x_padded.shape[1]
     kh, kw = w.shape[2], w.shape[3]
-    for task in prange(n_images * c_out):
+    for task in range(first, stop):
         n = task // c_out
         f = task % c_out
         c = f // multiplier
@@ -99,14 +103,14 @@ def _depthwise_forward(x_padded, w, stride_h, stride_w, dilation_h, dilation_w, 
                             out_row[j] += weight * x_row[x_start + j * stride_w]
 
 
-@njit(parallel=True, cache=True)
-def _depthwise_backward_input(grad_out, w, stride_h, stride_w, dilation_h, dilation_w,
-                              dx_padded):
+@njit(cache=True, nogil=True)
+def _depthwise_backward_input(first, stop, grad_out, w, stride_h, stride_w, dilation_h,
+                              dilation_w, dx_padded):
     """Depthwise dX, written into ``dx_padded`` (N, C_in, H_pad, W_pad).
 
     Every output pixel sends its gradient back through the taps that read it::
 
-        for n, c in prange(N, C_in):             # one (n, c) plane of dX per iteration
+        for (n, c) in planes first ... stop - 1:  # this thread's (n, c) planes of dX
             dx_padded[n, c] = 0
             for f in output channels reading c:  # c*multiplier ... (c+1)*multiplier - 1
                 for i in range(H_out):
@@ -117,14 +121,14 @@ def _depthwise_backward_input(grad_out, w, stride_h, stride_w, dilation_h, dilat
                                     w[f, 0, u, v] * grad_out[n, f, i, j]
 
     Iterating over the *input* plane that receives the sum (rather than over
-    output pixels) means each parallel iteration writes only its own plane:
-    the ``+=`` never races.
+    output pixels) means each thread writes only its own planes: the ``+=``
+    never races.
     """
-    n_images, c_in = dx_padded.shape[0], dx_padded.shape[1]
+    c_in = dx_padded.shape[1]
     c_out, h_out, w_out = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
     multiplier = c_out // c_in
     kh, kw = w.shape[2], w.shape[3]
-    for task in prange(n_images * c_in):
+    for task in range(first, stop):
         n = task // c_in
         c = task % c_in
         plane = dx_padded[n, c]
@@ -146,32 +150,32 @@ def _depthwise_backward_input(grad_out, w, stride_h, stride_w, dilation_h, dilat
                                 dx_row[x_start + j * stride_w] += weight * grad_row[j]
 
 
-@njit(parallel=True, cache=True)
-def _depthwise_backward_weight(grad_out, x_padded, stride_h, stride_w, dilation_h, dilation_w,
-                               dw_per_image):
+@njit(cache=True, nogil=True)
+def _depthwise_backward_weight(first, stop, grad_out, x_padded, stride_h, stride_w, dilation_h,
+                               dilation_w, dw_per_image):
     """Depthwise dW, one partial sum per image, into ``dw_per_image`` (N, C_out, 1, kH, kW).
 
     ::
 
-        for n, f in prange(N, C_out):            # one image's share of dW[f] per iteration
+        for (n, f) in planes first ... stop - 1:  # one image's share of dW[f] per plane
             for u in range(kH):
                 for v in range(kW):
                     dw_per_image[n, f, 0, u, v] = sum_{i, j} grad_out[n, f, i, j] * \
                         x_padded[n, c, i*sh + u*dh, j*sw + v*dw]
 
-    dW[f] sums over the batch, and a parallel loop over images may not ``+=``
+    dW[f] sums over the batch, and threads sharing the images may not ``+=``
     into one shared dW (two threads would read, add and write the same entry:
-    a data race). So each (n, f) iteration owns its slot of ``dw_per_image``
+    a data race). So each (n, f) plane owns its slot of ``dw_per_image``
     and the caller sums over ``n`` afterwards.
 
     The sum over ``j`` goes into an accumulator *row* ``acc[u, v, :]`` and is
     reduced only at the end: adding into a row is element-wise work LLVM can
     vectorise, a scalar running sum (without fastmath) is not.
     """
-    n_images, c_out, h_out, w_out = grad_out.shape
+    c_out, h_out, w_out = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
     multiplier = c_out // x_padded.shape[1]
     kh, kw = dw_per_image.shape[3], dw_per_image.shape[4]
-    for task in prange(n_images * c_out):
+    for task in range(first, stop):
         n = task // c_out
         f = task % c_out
         c = f // multiplier
@@ -214,8 +218,8 @@ def _im2col(x_image, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, 
     every output pixel, the order in which ``w[f].reshape(-1)`` lists the
     weights: so ``w.reshape(C_out, -1) @ cols`` is the convolution. Rows of
     one channel are contiguous, so group ``g`` owns a contiguous block of
-    rows. Not parallel itself (``nogil``: it releases Python's lock, so each
-    of our threads copies its own images at the same time, see ``_threads.share_images``).
+    rows. Called once per image by the thread that owns the image (``nogil``:
+    it releases Python's lock, so the threads copy their images at the same time).
     """
     c_in = x_image.shape[0]
     for c in range(c_in):
@@ -269,13 +273,6 @@ def _col2im(cols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_o
                             dx_row[x_start + j * stride_w] += col_seg[j]
 
 
-# ======================================================= GEMMs on every core
-#
-# The matrix products go to OpenBLAS, one image at a time, and the images of a
-# big batch are shared among threads by ``share_images`` (all the threading
-# lives in ``_threads.py``: why OpenBLAS runs single-threaded, the pool, the
-# size threshold).
-
 # ================================================================== dispatch
 
 def _is_depthwise(w_shape):
@@ -302,13 +299,13 @@ def forward(x_padded, w, stride, dilation, groups, out_size):
     (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
     out = np.empty((n_images, c_out, h_out, w_out), dtype=x_padded.dtype)
     if _is_depthwise(w.shape):
-        _depthwise_forward(x_padded, w, stride_h, stride_w, dilation_h, dilation_w, out)
+        parallel_for(_depthwise_forward, n_images * c_out, x_padded, w, stride_h, stride_w,
+                     dilation_h, dilation_w, out)
         return out
 
     # out[n, g] = W_g @ cols[n, g]: (F_g, K) @ (K, H_out*W_out) per image and group
     w_grouped = w.reshape(groups, c_out // groups, -1)
     out_grouped = out.reshape(n_images, groups, c_out // groups, h_out * w_out)
-    mult_adds = out.size * w[0].size
     if _is_pointwise(w.shape, stride):
         x_grouped = x_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
 
@@ -323,7 +320,8 @@ def forward(x_padded, w, stride, dilation, groups, out_size):
                 np.matmul(w_grouped, cols.reshape(groups, -1, h_out * w_out),
                           out=out_grouped[n])
 
-    share_images(images, n_images, mult_adds)
+    with single_threaded_blas():
+        parallel_for(images, n_images)
     return out
 
 
@@ -340,14 +338,13 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
     (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
     dx_padded = np.empty(x_padded_shape, dtype=grad_out.dtype)
     if _is_depthwise(w.shape):
-        _depthwise_backward_input(grad_out, w, stride_h, stride_w, dilation_h, dilation_w,
-                                  dx_padded)
+        parallel_for(_depthwise_backward_input, n_images * c_in, grad_out, w, stride_h,
+                     stride_w, dilation_h, dilation_w, dx_padded)
         return dx_padded
 
     # dcols[n, g] = W_g^T @ dout[n, g]: (K, F_g) @ (F_g, H_out*W_out), then col2im
     w_transposed = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
     grad_grouped = grad_out.reshape(n_images, groups, c_out // groups, h_out * w_out)
-    mult_adds = grad_out.size * w[0].size
     if _is_pointwise(w.shape, stride):
         # no windows to undo: dcols is dX itself
         dx_grouped = dx_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
@@ -363,7 +360,8 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
                 _col2im(dcols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out,
                         w_out, dx_padded[n])
 
-    share_images(images, n_images, mult_adds)
+    with single_threaded_blas():
+        parallel_for(images, n_images)
     return dx_padded
 
 
@@ -381,8 +379,8 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
     dtype = grad_out.dtype
     if _is_depthwise(w_shape):
         dw_per_image = np.empty((n_images, *w_shape), dtype=dtype)
-        _depthwise_backward_weight(grad_out, x_padded, stride_h, stride_w, dilation_h,
-                                   dilation_w, dw_per_image)
+        parallel_for(_depthwise_backward_weight, n_images * c_out, grad_out, x_padded, stride_h,
+                     stride_w, dilation_h, dilation_w, dw_per_image)
         return dw_per_image.sum(axis=0)
 
     # dW_g = sum_n dout[n, g] @ cols[n, g]^T: (F_g, H_out*W_out) @ (H_out*W_out, K).
@@ -392,7 +390,6 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
     f_per_group = c_out // groups
     grad_grouped = grad_out.reshape(n_images, groups, f_per_group, h_out * w_out)
     dw_per_image = np.empty((n_images, groups, f_per_group, c_per_group * kh * kw), dtype=dtype)
-    mult_adds = grad_out.size * int(np.prod(w_shape[1:]))
     if _is_pointwise(w_shape, stride):
         x_grouped = x_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
 
@@ -408,5 +405,6 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
                 cols_transposed = cols.reshape(groups, -1, h_out * w_out).transpose(0, 2, 1)
                 np.matmul(grad_grouped[n], cols_transposed, out=dw_per_image[n])
 
-    share_images(images, n_images, mult_adds)
+    with single_threaded_blas():
+        parallel_for(images, n_images)
     return dw_per_image.sum(axis=0).reshape(w_shape)
