@@ -70,6 +70,7 @@ def _default_threads() -> int:
 _threads = _default_threads()
 _pool = None                                   # created on first use
 _pool_workers = 0
+_MIN = int(os.environ.get('MDL_MIN', '0'))
 
 
 def set_num_threads(n: int) -> None:
@@ -95,6 +96,11 @@ def parallel_for(kernel, n_tasks: int, *args) -> None:
     """
     global _pool, _pool_workers
     parts = min(n_tasks, _threads)
+    if _MIN and parts > 1:
+        import numpy as np
+        size = max((a.size for a in args if isinstance(a, np.ndarray)), default=1 << 62)
+        if size < _MIN:
+            parts = 1
     if parts <= 1:
         kernel(0, n_tasks, *args)
         return

@@ -2,9 +2,8 @@
 
 Same numbers as the NumPy reference: ``out = max(x, 0)`` with NaN passed
 through (``not x <= 0`` is true for NaN), the mask ``x > 0`` (False for NaN),
-and ``dx = dout`` where the mask is set, else 0. The arrays are seen flat and
-cut into blocks; each thread's slice of blocks (``_threads.parallel_for``) owns
-those blocks of every array.
+and ``dx = dout`` where the mask is set, else 0. The arrays are seen flat, and
+each thread takes one contiguous slice of the elements (``_threads.parallel_for``).
 """
 
 from __future__ import annotations
@@ -16,39 +15,35 @@ from ._threads import parallel_for
 
 __all__ = ["relu_forward", "relu_backward"]
 
-# Elements per task: the slices of a small array stay whole blocks.
-BLOCK = 16384
-
-
-def _blocks(size):
-    return (size + BLOCK - 1) // BLOCK
-
-
 @njit(cache=True, nogil=True)
 def _relu_forward(first, stop, x, out, positive):
-    """for every element k of blocks first ... stop - 1 (one slice of blocks per thread):
+    """for every element k in range(first, stop) (one slice of the elements per thread):
         positive[k] = x[k] > 0;   out[k] = x[k] if not x[k] <= 0 else 0   (NaN stays NaN)
+
+    The loop runs over this slice's views from index 0. Indexing ``x[k]`` with
+    ``k`` from ``range(first, stop)`` would be the same sum, but Numba cannot
+    tell that such a ``k`` is never negative, so it checks for Python's
+    negative indices at every element, and the loop no longer compiles to SIMD
+    instructions (measured 10x slower).
     """
-    size = x.size
+    x_slice, out_slice, positive_slice = x[first:stop], out[first:stop], positive[first:stop]
     zero = x.dtype.type(0)
-    for block in range(first, stop):
-        for k in range(block * BLOCK, min(size, (block + 1) * BLOCK)):
-            value = x[k]
-            positive[k] = value > 0
-            out[k] = zero if value <= 0 else value
+    for k in range(stop - first):
+        value = x_slice[k]
+        positive_slice[k] = value > zero
+        out_slice[k] = zero if value <= zero else value
 
 
 @njit(cache=True, nogil=True)
 def _relu_backward(first, stop, dout, positive, dx):
-    """for every element k of blocks first ... stop - 1:  dx[k] = dout[k] if positive[k] else 0"""
-    size = dout.size
+    """for every element k in range(first, stop):  dx[k] = dout[k] if positive[k] else 0"""
+    dout_slice, positive_slice, dx_slice = dout[first:stop], positive[first:stop], dx[first:stop]
     zero = dout.dtype.type(0)
-    for block in range(first, stop):
-        for k in range(block * BLOCK, min(size, (block + 1) * BLOCK)):
-            # both values are loaded before choosing, so the choice compiles to a
-            # branch-free select (a branch on a random mask mispredicts half the time)
-            gradient = dout[k]
-            dx[k] = gradient if positive[k] else zero
+    for k in range(stop - first):
+        # both values are loaded before choosing, so the choice compiles to a
+        # branch-free select (a branch on a random mask mispredicts half the time)
+        gradient = dout_slice[k]
+        dx_slice[k] = gradient if positive_slice[k] else zero
 
 
 def relu_forward(x):
@@ -60,7 +55,7 @@ def relu_forward(x):
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
     positive = np.empty(x.shape, dtype=np.bool_)
-    parallel_for(_relu_forward, _blocks(x.size), x.reshape(-1), out.reshape(-1),
+    parallel_for(_relu_forward, x.size, x.reshape(-1), out.reshape(-1),
                  positive.reshape(-1))
     return out, positive
 
@@ -69,10 +64,10 @@ def relu_backward(dout, positive):
     """``dx = dout * positive``, shaped and typed like ``dout``.
 
     Twin of ``functional/activation.py: _backward_numpy`` (``np.where``), as a
-    branch-free select in parallel blocks.
+    branch-free select, one slice of the elements per thread.
     """
     dout = np.ascontiguousarray(dout)
     dx = np.empty_like(dout)
-    parallel_for(_relu_backward, _blocks(dout.size), dout.reshape(-1),
+    parallel_for(_relu_backward, dout.size, dout.reshape(-1),
                  np.ascontiguousarray(positive).reshape(-1), dx.reshape(-1))
     return dx

@@ -3,8 +3,10 @@
 Same signatures and the same numbers as the NumPy reference. Every loop nest
 runs over channels, and each thread takes a slice of them
 (``_threads.parallel_for``): a channel owns its statistics, its part of
-``out`` / ``x_hat`` / ``dx`` and its entries of ``dgamma`` / ``dbeta``, so no
-two threads ever write the same memory.
+``out`` / ``dx`` and its entries of ``dgamma`` / ``dbeta``, so no two threads
+ever write the same memory. A training batch is normalised in one call per
+channel: its statistics, then its output, while the channel's values are
+still in the cache.
 
 The kernels see each ``(n, c)`` image plane as one flat row of ``L = H*W``
 values (``x.reshape(N, C, L)``, a view). Two habits make the loops fast:
@@ -29,19 +31,23 @@ from numba import njit
 
 from ._threads import parallel_for
 
-__all__ = ["channel_stats", "normalize", "backward"]
+__all__ = ["normalize_batch", "normalize", "backward"]
 
 
 @njit(cache=True, nogil=True)
-def _channel_stats(first, stop, x, mean, var):
-    """``x`` (N, C, L). Two passes, so no cancellation in the variance::
+def _normalize_batch(first, stop, x, gamma, beta, eps, out, mean, var, inv_std):
+    """Training: ``x``, ``out`` (N, C, L). Two passes for the statistics (no
+    cancellation in the variance), a third writes ``out``::
 
         for c in range(first, stop):                             # this thread's channels
-            mean[c] = sum_{n,k} x[n,c,k] / M
-            var[c]  = sum_{n,k} (x[n,c,k] - mean[c])^2 / M          (M = N*L)
+            mean[c]    = sum_{n,k} x[n,c,k] / M                   (M = N*L)
+            var[c]     = sum_{n,k} (x[n,c,k] - mean[c])^2 / M
+            inv_std[c] = 1 / sqrt(var[c] + eps)
+            out[n,c,k] = gamma[c] * (x[n,c,k] - mean[c]) * inv_std[c] + beta[c]
     """
     n_batch, length = x.shape[0], x.shape[2]
     count = n_batch * length
+    one = x.dtype.type(1)
     for c in range(first, stop):
         acc = np.zeros(length, dtype=np.float64)
         for n in range(n_batch):
@@ -57,30 +63,34 @@ def _channel_stats(first, stop, x, mean, var):
                 acc[k] += centred * centred
         mean[c] = channel_mean
         var[c] = acc.sum() / count
+        # in x's dtype, as the reference computes it: 1 / sqrt(var + eps)
+        inv_std[c] = one / np.sqrt(var[c] + x.dtype.type(eps))
+        _normalize_channel(x, mean[c], inv_std[c], gamma[c], beta[c], c, out)
 
 
 @njit(cache=True, nogil=True)
-def _normalize(first, stop, x, mean, inv_std, gamma, beta, out, x_hat):
-    """``x``, ``out``, ``x_hat`` (N, C, L)::
+def _normalize_channel(x, channel_mean, scale, weight, shift, c, out):
+    """``out[n, c, k] = weight * ((x[n, c, k] - channel_mean) * scale) + shift``."""
+    for n in range(x.shape[0]):
+        x_row, out_row = x[n, c], out[n, c]
+        for k in range(x.shape[2]):
+            out_row[k] = weight * ((x_row[k] - channel_mean) * scale) + shift
+
+
+@njit(cache=True, nogil=True)
+def _normalize(first, stop, x, mean, inv_std, gamma, beta, out):
+    """Given statistics (eval): ``x``, ``out`` (N, C, L)::
 
         for c in range(first, stop), n, k:                       # this thread's channels
-            x_hat[n,c,k] = (x[n,c,k] - mean[c]) * inv_std[c]
-            out[n,c,k]   = gamma[c] * x_hat[n,c,k] + beta[c]
+            out[n,c,k] = gamma[c] * (x[n,c,k] - mean[c]) * inv_std[c] + beta[c]
     """
-    n_batch, length = x.shape[0], x.shape[2]
     for c in range(first, stop):
-        channel_mean, scale, shift, weight = mean[c], inv_std[c], beta[c], gamma[c]
-        for n in range(n_batch):
-            x_row, x_hat_row, out_row = x[n, c], x_hat[n, c], out[n, c]
-            for k in range(length):
-                normalised = (x_row[k] - channel_mean) * scale
-                x_hat_row[k] = normalised
-                out_row[k] = weight * normalised + shift
+        _normalize_channel(x, mean[c], inv_std[c], gamma[c], beta[c], c, out)
 
 
 @njit(cache=True, nogil=True)
-def _backward(first, stop, dout, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
-    """``dout``, ``x_hat``, ``dx`` (N, C, L)::
+def _backward(first, stop, dout, x, mean, inv_std, gamma, training, dx, dgamma, dbeta):
+    """``dout``, ``x``, ``dx`` (N, C, L), with ``x_hat = (x - mean) * inv_std`` recomputed::
 
         for c in range(first, stop):                             # this thread's channels
             dbeta[c]  = sum dout[:, c];   dgamma[c] = sum dout[:, c] * x_hat[:, c]
@@ -90,18 +100,20 @@ def _backward(first, stop, dout, x_hat, gamma, inv_std, training, dx, dgamma, db
     n_batch, length = dout.shape[0], dout.shape[2]
     count = n_batch * length
     for c in range(first, stop):
+        channel_mean, channel_inv_std = mean[c], inv_std[c]
         acc_dout = np.zeros(length, dtype=np.float64)
         acc_dout_x_hat = np.zeros(length, dtype=np.float64)
         for n in range(n_batch):
-            dout_row, x_hat_row = dout[n, c], x_hat[n, c]
+            dout_row, x_row = dout[n, c], x[n, c]
             for k in range(length):
+                x_hat = (x_row[k] - channel_mean) * channel_inv_std
                 acc_dout[k] += dout_row[k]
-                acc_dout_x_hat[k] += dout_row[k] * x_hat_row[k]
+                acc_dout_x_hat[k] += dout_row[k] * x_hat
         sum_dout = acc_dout.sum()
         sum_dout_x_hat = acc_dout_x_hat.sum()
         dbeta[c] = sum_dout
         dgamma[c] = sum_dout_x_hat
-        scale = gamma[c] * inv_std[c]
+        scale = gamma[c] * channel_inv_std
         if training:
             mean_dout = sum_dout / count
             mean_dout_x_hat = sum_dout_x_hat / count
@@ -109,9 +121,10 @@ def _backward(first, stop, dout, x_hat, gamma, inv_std, training, dx, dgamma, db
             mean_dout = 0.0
             mean_dout_x_hat = 0.0
         for n in range(n_batch):
-            dout_row, x_hat_row, dx_row = dout[n, c], x_hat[n, c], dx[n, c]
+            dout_row, x_row, dx_row = dout[n, c], x[n, c], dx[n, c]
             for k in range(length):
-                dx_row[k] = scale * (dout_row[k] - mean_dout - x_hat_row[k] * mean_dout_x_hat)
+                x_hat = (x_row[k] - channel_mean) * channel_inv_std
+                dx_row[k] = scale * (dout_row[k] - mean_dout - x_hat * mean_dout_x_hat)
 
 
 def _rows(a):
@@ -119,32 +132,34 @@ def _rows(a):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-def channel_stats(x):
-    """Per-channel mean and biased variance of ``x`` (N, C, H, W): two (C,) arrays.
+def normalize_batch(x, gamma, beta, eps):
+    """Training: ``(out, mean, var, inv_std)``, normalised with the batch's own statistics.
 
-    Twin of ``functional/batchnorm.py: _channel_stats_numpy`` (``x.mean`` and
-    ``x.var`` over three axes): the same two passes, threads sharing the channels.
+    Twin of ``functional/batchnorm.py: _normalize_batch_numpy`` (``x.mean``,
+    ``x.var``, then a broadcast expression): the same passes, one channel at a
+    time, so the statistics and the output of a channel are computed while
+    its values are still in the cache.
     """
-    mean = np.empty(x.shape[1], dtype=x.dtype)
-    var = np.empty(x.shape[1], dtype=x.dtype)
-    parallel_for(_channel_stats, x.shape[1], _rows(x), mean, var)
-    return mean, var
+    channels = x.shape[1]
+    out = np.empty_like(x)
+    mean, var, inv_std = (np.empty(channels, dtype=x.dtype) for _ in range(3))
+    parallel_for(_normalize_batch, channels, _rows(x), gamma, beta, float(eps), _rows(out),
+                 mean, var, inv_std)
+    return out, mean, var, inv_std
 
 
 def normalize(x, mean, inv_std, gamma, beta):
-    """``(out, x_hat)`` with ``x_hat = (x - mean) * inv_std`` and ``out = gamma * x_hat + beta``.
+    """``out = gamma * (x - mean) * inv_std + beta`` per channel (given statistics).
 
-    Twin of ``functional/batchnorm.py: _normalize_numpy``: one pass over memory
-    that writes both arrays, where NumPy's broadcasting makes four.
+    Twin of ``functional/batchnorm.py: _normalize_numpy``: one pass over memory,
+    where NumPy's broadcasting makes four.
     """
     out = np.empty_like(x)
-    x_hat = np.empty_like(x)
-    parallel_for(_normalize, x.shape[1], _rows(x), mean, inv_std, gamma, beta, _rows(out),
-                 _rows(x_hat))
-    return out, x_hat
+    parallel_for(_normalize, x.shape[1], _rows(x), mean, inv_std, gamma, beta, _rows(out))
+    return out
 
 
-def backward(dout, x_hat, gamma, inv_std, training):
+def backward(dout, x, mean, inv_std, gamma, training):
     """``(dx, dgamma, dbeta)`` of BatchNorm2d, for training or eval statistics.
 
     Twin of ``functional/batchnorm.py: _backward_numpy``: the same three terms,
@@ -153,6 +168,6 @@ def backward(dout, x_hat, gamma, inv_std, training):
     dx = np.empty_like(dout)
     dgamma = np.empty(dout.shape[1], dtype=dout.dtype)
     dbeta = np.empty(dout.shape[1], dtype=dout.dtype)
-    parallel_for(_backward, dout.shape[1], _rows(dout), _rows(x_hat), gamma, inv_std,
+    parallel_for(_backward, dout.shape[1], _rows(dout), _rows(x), mean, inv_std, gamma,
                  bool(training), _rows(dx), dgamma, dbeta)
     return dx, dgamma, dbeta

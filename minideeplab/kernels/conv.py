@@ -15,8 +15,7 @@ Three routes, chosen from the weight's shape and the stride:
 atrous separable convolutions). Each output channel reads a single input
 channel, so there is no sum over channels to hand to a matrix product: a
 GEMM would have an inner dimension of only ``kH*kW = 9``. Direct loops are
-faster, and every ``(n, c)`` plane is independent, so the threads share
-the planes with no two writing the same one.
+faster; they live in :mod:`minideeplab.kernels.depthwise`.
 
 **Pointwise** (1x1, stride 1). ``out[n] = W @ x[n]`` with ``x[n]`` read as a
 ``(C_in, H*W)`` matrix: one BLAS GEMM per image, no copy at all.
@@ -49,157 +48,9 @@ import numpy as np
 from numba import njit
 
 from ._threads import parallel_for, single_threaded_blas
+from .depthwise import depthwise_backward_input, depthwise_backward_weight, depthwise_forward
 
 __all__ = ["forward", "backward_input", "backward_weight"]
-
-
-# ============================================================== depthwise: direct
-
-@njit(cache=True, nogil=True)
-def _depthwise_forward(first, stop, x_padded, w, stride_h, stride_w, dilation_h, dilation_w, out):
-    """Depthwise forward, written into ``out`` (N, C_out, H_out, W_out).
-
-    Output channel ``f`` reads input channel ``c = f // multiplier`` (with
-    ``multiplier = C_out // C_in``, 1 for the usual depthwise conv)::
-
-        for (n, f) in planes first ... stop - 1:  # this thread's (n, f) planes
-            for i in range(H_out):
-                out[n, f, i, :] = 0
-                for u in range(kH):
-                    for v in range(kW):
-                        for j in range(W_out):
-                            out[n, f, i, j] += w[f, 0, u, v] * \
-                                x_padded[n, c, i*sh + u*dh, j*sw + v*dw]
-
-    The innermost loop runs along an output row, so for stride 1 it reads a
-    contiguous input row and LLVM turns it into SIMD instructions; the row of
-    ``out`` being accumulated stays in L1 cache across the ``kH*kW`` taps.
-    """
-    c_out, h_out, w_out = out.shape[1], out.shape[2], out.shape[3]
-    multiplier = c_out // x_padded.shape[1]
-    kh, kw = w.shape[2], w.shape[3]
-    for task in range(first, stop):
-        n = task // c_out
-        f = task % c_out
-        c = f // multiplier
-        for i in range(h_out):
-            out_row = out[n, f, i]
-            for j in range(w_out):
-                out_row[j] = 0.0
-            for u in range(kh):
-                x_row = x_padded[n, c, i * stride_h + u * dilation_h]
-                for v in range(kw):
-                    weight = w[f, 0, u, v]
-                    x_start = v * dilation_w
-                    if stride_w == 1:
-                        # The same sum, written so that LLVM sees unit steps:
-                        # with a step only known at run time it emits scalar
-                        # code, with step 1 SIMD loads (6x faster measured).
-                        x_seg = x_row[x_start:x_start + w_out]
-                        for j in range(w_out):
-                            out_row[j] += weight * x_seg[j]
-                    else:
-                        for j in range(w_out):
-                            out_row[j] += weight * x_row[x_start + j * stride_w]
-
-
-@njit(cache=True, nogil=True)
-def _depthwise_backward_input(first, stop, grad_out, w, stride_h, stride_w, dilation_h,
-                              dilation_w, dx_padded):
-    """Depthwise dX, written into ``dx_padded`` (N, C_in, H_pad, W_pad).
-
-    Every output pixel sends its gradient back through the taps that read it::
-
-        for (n, c) in planes first ... stop - 1:  # this thread's (n, c) planes of dX
-            dx_padded[n, c] = 0
-            for f in output channels reading c:  # c*multiplier ... (c+1)*multiplier - 1
-                for i in range(H_out):
-                    for u in range(kH):
-                        for v in range(kW):
-                            for j in range(W_out):
-                                dx_padded[n, c, i*sh + u*dh, j*sw + v*dw] += \
-                                    w[f, 0, u, v] * grad_out[n, f, i, j]
-
-    Iterating over the *input* plane that receives the sum (rather than over
-    output pixels) means each thread writes only its own planes: the ``+=``
-    never races.
-    """
-    c_in = dx_padded.shape[1]
-    c_out, h_out, w_out = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
-    multiplier = c_out // c_in
-    kh, kw = w.shape[2], w.shape[3]
-    for task in range(first, stop):
-        n = task // c_in
-        c = task % c_in
-        plane = dx_padded[n, c]
-        plane[:, :] = 0.0
-        for f in range(c * multiplier, (c + 1) * multiplier):
-            for i in range(h_out):
-                grad_row = grad_out[n, f, i]
-                for u in range(kh):
-                    dx_row = plane[i * stride_h + u * dilation_h]
-                    for v in range(kw):
-                        weight = w[f, 0, u, v]
-                        x_start = v * dilation_w
-                        if stride_w == 1:  # unit steps vectorise (see the forward)
-                            dx_seg = dx_row[x_start:x_start + w_out]
-                            for j in range(w_out):
-                                dx_seg[j] += weight * grad_row[j]
-                        else:
-                            for j in range(w_out):
-                                dx_row[x_start + j * stride_w] += weight * grad_row[j]
-
-
-@njit(cache=True, nogil=True)
-def _depthwise_backward_weight(first, stop, grad_out, x_padded, stride_h, stride_w, dilation_h,
-                               dilation_w, dw_per_image):
-    """Depthwise dW, one partial sum per image, into ``dw_per_image`` (N, C_out, 1, kH, kW).
-
-    ::
-
-        for (n, f) in planes first ... stop - 1:  # one image's share of dW[f] per plane
-            for u in range(kH):
-                for v in range(kW):
-                    dw_per_image[n, f, 0, u, v] = sum_{i, j} grad_out[n, f, i, j] * \
-                        x_padded[n, c, i*sh + u*dh, j*sw + v*dw]
-
-    dW[f] sums over the batch, and threads sharing the images may not ``+=``
-    into one shared dW (two threads would read, add and write the same entry:
-    a data race). So each (n, f) plane owns its slot of ``dw_per_image``
-    and the caller sums over ``n`` afterwards.
-
-    The sum over ``j`` goes into an accumulator *row* ``acc[u, v, :]`` and is
-    reduced only at the end: adding into a row is element-wise work LLVM can
-    vectorise, a scalar running sum (without fastmath) is not.
-    """
-    c_out, h_out, w_out = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
-    multiplier = c_out // x_padded.shape[1]
-    kh, kw = dw_per_image.shape[3], dw_per_image.shape[4]
-    for task in range(first, stop):
-        n = task // c_out
-        f = task % c_out
-        c = f // multiplier
-        acc = np.zeros((kh, kw, w_out), dtype=dw_per_image.dtype)
-        for i in range(h_out):
-            grad_row = grad_out[n, f, i]
-            for u in range(kh):
-                x_row = x_padded[n, c, i * stride_h + u * dilation_h]
-                for v in range(kw):
-                    acc_row = acc[u, v]
-                    x_start = v * dilation_w
-                    if stride_w == 1:  # unit steps vectorise (see the forward)
-                        x_seg = x_row[x_start:x_start + w_out]
-                        for j in range(w_out):
-                            acc_row[j] += grad_row[j] * x_seg[j]
-                    else:
-                        for j in range(w_out):
-                            acc_row[j] += grad_row[j] * x_row[x_start + j * stride_w]
-        for u in range(kh):
-            for v in range(kw):
-                total = 0.0
-                for j in range(w_out):
-                    total += acc[u, v, j]
-                dw_per_image[n, f, 0, u, v] = total
 
 
 # ============================================================ im2col and col2im
@@ -230,7 +81,7 @@ def _im2col(x_image, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, 
                 for i in range(h_out):
                     x_row = x_image[c, i * stride_h + u * dilation_h]
                     col_seg = col_row[i * w_out:(i + 1) * w_out]
-                    if stride_w == 1:  # unit steps vectorise (see _depthwise_forward)
+                    if stride_w == 1:  # a unit step compiles to SIMD code, a run-time step not
                         x_seg = x_row[x_start:x_start + w_out]
                         for j in range(w_out):
                             col_seg[j] = x_seg[j]
@@ -264,7 +115,7 @@ def _col2im(cols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_o
                 for i in range(h_out):
                     dx_row = plane[i * stride_h + u * dilation_h]
                     col_seg = col_row[i * w_out:(i + 1) * w_out]
-                    if stride_w == 1:  # unit steps vectorise (see _depthwise_forward)
+                    if stride_w == 1:  # a unit step compiles to SIMD code, a run-time step not
                         dx_seg = dx_row[x_start:x_start + w_out]
                         for j in range(w_out):
                             dx_seg[j] += col_seg[j]
@@ -299,7 +150,7 @@ def forward(x_padded, w, stride, dilation, groups, out_size):
     (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
     out = np.empty((n_images, c_out, h_out, w_out), dtype=x_padded.dtype)
     if _is_depthwise(w.shape):
-        parallel_for(_depthwise_forward, n_images * c_out, x_padded, w, stride_h, stride_w,
+        parallel_for(depthwise_forward, n_images * c_out, x_padded, w, stride_h, stride_w,
                      dilation_h, dilation_w, out)
         return out
 
@@ -338,7 +189,7 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
     (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
     dx_padded = np.empty(x_padded_shape, dtype=grad_out.dtype)
     if _is_depthwise(w.shape):
-        parallel_for(_depthwise_backward_input, n_images * c_in, grad_out, w, stride_h,
+        parallel_for(depthwise_backward_input, n_images * c_in, grad_out, w, stride_h,
                      stride_w, dilation_h, dilation_w, dx_padded)
         return dx_padded
 
@@ -379,7 +230,7 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
     dtype = grad_out.dtype
     if _is_depthwise(w_shape):
         dw_per_image = np.empty((n_images, *w_shape), dtype=dtype)
-        parallel_for(_depthwise_backward_weight, n_images * c_out, grad_out, x_padded, stride_h,
+        parallel_for(depthwise_backward_weight, n_images * c_out, grad_out, x_padded, stride_h,
                      stride_w, dilation_h, dilation_w, dw_per_image)
         return dw_per_image.sum(axis=0)
 
