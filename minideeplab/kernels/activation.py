@@ -15,7 +15,7 @@ from ._threads import parallel_for
 
 __all__ = ["relu_forward", "relu_backward"]
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _relu_forward(first, stop, x, out, positive):
     """for every element k in range(first, stop) (one slice of the elements per thread):
         positive[k] = x[k] > 0;   out[k] = x[k] if not x[k] <= 0 else 0   (NaN stays NaN)
@@ -34,7 +34,7 @@ def _relu_forward(first, stop, x, out, positive):
         out_slice[k] = zero if value <= zero else value
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _relu_backward(first, stop, dout, positive, dx):
     """for every element k in range(first, stop):  dx[k] = dout[k] if positive[k] else 0"""
     dout_slice, positive_slice, dx_slice = dout[first:stop], positive[first:stop], dx[first:stop]

@@ -34,7 +34,16 @@ from ._threads import parallel_for
 __all__ = ["normalize_batch", "normalize", "backward"]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
+def _total(values):
+    """The sum of a float64 row (a loop: ``values.sum()`` costs the compiler far more)."""
+    total = 0.0
+    for k in range(values.shape[0]):
+        total += values[k]
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _normalize_batch(first, stop, x, gamma, beta, eps, out, mean, var, inv_std):
     """Training: ``x``, ``out`` (N, C, L). Two passes for the statistics (no
     cancellation in the variance), a third writes ``out``::
@@ -54,21 +63,22 @@ def _normalize_batch(first, stop, x, gamma, beta, eps, out, mean, var, inv_std):
             row = x[n, c]
             for k in range(length):
                 acc[k] += row[k]
-        channel_mean = acc.sum() / count
-        acc[:] = 0.0
+        channel_mean = _total(acc) / count
+        for k in range(length):
+            acc[k] = 0.0
         for n in range(n_batch):
             row = x[n, c]
             for k in range(length):
                 centred = row[k] - channel_mean
                 acc[k] += centred * centred
         mean[c] = channel_mean
-        var[c] = acc.sum() / count
+        var[c] = _total(acc) / count
         # in x's dtype, as the reference computes it: 1 / sqrt(var + eps)
         inv_std[c] = one / np.sqrt(var[c] + x.dtype.type(eps))
         _normalize_channel(x, mean[c], inv_std[c], gamma[c], beta[c], c, out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _normalize_channel(x, channel_mean, scale, weight, shift, c, out):
     """``out[n, c, k] = weight * ((x[n, c, k] - channel_mean) * scale) + shift``."""
     for n in range(x.shape[0]):
@@ -77,7 +87,7 @@ def _normalize_channel(x, channel_mean, scale, weight, shift, c, out):
             out_row[k] = weight * ((x_row[k] - channel_mean) * scale) + shift
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _normalize(first, stop, x, mean, inv_std, gamma, beta, out):
     """Given statistics (eval): ``x``, ``out`` (N, C, L)::
 
@@ -88,7 +98,7 @@ def _normalize(first, stop, x, mean, inv_std, gamma, beta, out):
         _normalize_channel(x, mean[c], inv_std[c], gamma[c], beta[c], c, out)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _backward(first, stop, dout, x, mean, inv_std, gamma, training, dx, dgamma, dbeta):
     """``dout``, ``x``, ``dx`` (N, C, L), with ``x_hat = (x - mean) * inv_std`` recomputed::
 
@@ -109,8 +119,8 @@ def _backward(first, stop, dout, x, mean, inv_std, gamma, training, dx, dgamma, 
                 x_hat = (x_row[k] - channel_mean) * channel_inv_std
                 acc_dout[k] += dout_row[k]
                 acc_dout_x_hat[k] += dout_row[k] * x_hat
-        sum_dout = acc_dout.sum()
-        sum_dout_x_hat = acc_dout_x_hat.sum()
+        sum_dout = _total(acc_dout)
+        sum_dout_x_hat = _total(acc_dout_x_hat)
         dbeta[c] = sum_dout
         dgamma[c] = sum_dout_x_hat
         scale = gamma[c] * channel_inv_std

@@ -47,15 +47,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import depthwise
 from ._threads import parallel_for, single_threaded_blas
-from .depthwise import depthwise_backward_input, depthwise_backward_weight, depthwise_forward
 
 __all__ = ["forward", "backward_input", "backward_weight"]
 
 
 # ============================================================ im2col and col2im
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _im2col(x_image, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_out, cols):
     """Copy every input window of one image into ``cols`` (C_in*kH*kW, H_out*W_out).
 
@@ -90,7 +90,7 @@ def _im2col(x_image, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, 
                             col_seg[j] = x_row[x_start + j * stride_w]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _col2im(cols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_out, dx_image):
     """Add every entry of ``cols`` back onto the pixel it came from: the adjoint of im2col.
 
@@ -104,10 +104,12 @@ def _col2im(cols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_o
     gradients, hence ``+=``. One call handles one image, and each image is
     handled by one thread, so the ``+=`` never races.
     """
-    c_in = dx_image.shape[0]
-    dx_image[:, :, :] = 0.0
+    c_in, h_pad, w_pad = dx_image.shape
     for c in range(c_in):
         plane = dx_image[c]
+        for y in range(h_pad):
+            for x in range(w_pad):
+                plane[y, x] = 0.0
         for u in range(kh):
             for v in range(kw):
                 col_row = cols[(c * kh + u) * kw + v]
@@ -148,11 +150,9 @@ def forward(x_padded, w, stride, dilation, groups, out_size):
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = out_size
     (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
-    out = np.empty((n_images, c_out, h_out, w_out), dtype=x_padded.dtype)
     if _is_depthwise(w.shape):
-        parallel_for(depthwise_forward, n_images * c_out, x_padded, w, stride_h, stride_w,
-                     dilation_h, dilation_w, out)
-        return out
+        return depthwise.forward(x_padded, w, stride, dilation, out_size)
+    out = np.empty((n_images, c_out, h_out, w_out), dtype=x_padded.dtype)
 
     # out[n, g] = W_g @ cols[n, g]: (F_g, K) @ (K, H_out*W_out) per image and group
     w_grouped = w.reshape(groups, c_out // groups, -1)
@@ -187,11 +187,9 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = grad_out.shape[2:]
     (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
-    dx_padded = np.empty(x_padded_shape, dtype=grad_out.dtype)
     if _is_depthwise(w.shape):
-        parallel_for(depthwise_backward_input, n_images * c_in, grad_out, w, stride_h,
-                     stride_w, dilation_h, dilation_w, dx_padded)
-        return dx_padded
+        return depthwise.backward_input(grad_out, w, x_padded_shape, stride, dilation)
+    dx_padded = np.empty(x_padded_shape, dtype=grad_out.dtype)
 
     # dcols[n, g] = W_g^T @ dout[n, g]: (K, F_g) @ (F_g, H_out*W_out), then col2im
     w_transposed = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
@@ -229,10 +227,7 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
     (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
     dtype = grad_out.dtype
     if _is_depthwise(w_shape):
-        dw_per_image = np.empty((n_images, *w_shape), dtype=dtype)
-        parallel_for(depthwise_backward_weight, n_images * c_out, grad_out, x_padded, stride_h,
-                     stride_w, dilation_h, dilation_w, dw_per_image)
-        return dw_per_image.sum(axis=0)
+        return depthwise.backward_weight(grad_out, x_padded, w_shape, stride, dilation)
 
     # dW_g = sum_n dout[n, g] @ cols[n, g]^T: (F_g, H_out*W_out) @ (H_out*W_out, K).
     # dW sums over the batch, and threads may not "+=" into one shared dW (a

@@ -34,21 +34,27 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = []          # used by kernels/conv.py only
+from ._threads import parallel_for
+
+__all__ = ["forward", "backward_input", "backward_weight"]  # called by kernels/conv.py
 
 
-@njit(cache=True, nogil=True)
-def _to_wide(plane, wide, w_pad):
-    """Copy ``plane`` (H, W) into ``wide`` with ``w_pad`` values per row (scratch untouched)."""
-    for i in range(plane.shape[0]):
-        wide_row = wide[i * w_pad:]
-        for j in range(plane.shape[1]):
-            wide_row[j] = plane[i, j]
+# Every plane arrives flattened: ``x_flat`` (N, C, H_pad*W_pad), ``out_flat`` (N, C,
+# H_out*W_out), ``w_pad`` the width of a padded row. (Flat views are made in
+# Python for free; inside Numba, slicing and reshaping generate a lot of code,
+# and the first training step waits for the compiler.)
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _to_wide(grad_flat, h_out, w_out, w_pad, grad_wide):
+    """Copy one output plane (H_out*W_out values) into ``grad_wide``, ``w_pad`` per row."""
+    for i in range(h_out):
+        for j in range(w_out):
+            grad_wide[i * w_pad + j] = grad_flat[i * w_out + j]
 
 
-@njit(cache=True, nogil=True)
-def depthwise_forward(first, stop, x_padded, w, stride_h, stride_w, dilation_h, dilation_w,
-                      out):
+@njit(cache=True, nogil=True, error_model="numpy")
+def depthwise_forward(first, stop, x_flat, w, w_pad, h_out, w_out, stride_h, stride_w,
+                      dilation_h, dilation_w, out_flat):
     """Depthwise forward, written into ``out`` (N, C_out, H_out, W_out)::
 
         for (n, f) in planes first ... stop - 1:      # this thread's planes
@@ -58,41 +64,42 @@ def depthwise_forward(first, stop, x_padded, w, stride_h, stride_w, dilation_h, 
 
     (stride 1: each tap one loop over the wide row, see the module docstring).
     """
-    c_out, h_out, w_out = out.shape[1], out.shape[2], out.shape[3]
-    multiplier = c_out // x_padded.shape[1]
-    kh, kw, w_pad = w.shape[2], w.shape[3], x_padded.shape[3]
+    c_out = out_flat.shape[1]
+    multiplier = c_out // x_flat.shape[1]
+    kh, kw = w.shape[2], w.shape[3]
     unit_stride = stride_h == 1 and stride_w == 1
     span = (h_out - 1) * w_pad + w_out               # wide positions up to the last output
-    wide = np.empty(span, dtype=out.dtype)
+    wide = np.empty(span, dtype=out_flat.dtype)
     for task in range(first, stop):
         n, f = task // c_out, task % c_out
-        x_plane = x_padded[n, f // multiplier]
-        plane = out[n, f]
+        x_plane, out_plane = x_flat[n, f // multiplier], out_flat[n, f]
         if unit_stride:
-            x_flat = x_plane.ravel()
-            wide[:] = 0.0
+            for k in range(span):
+                wide[k] = 0.0
             for u in range(kh):
                 for v in range(kw):
                     weight = w[f, 0, u, v]
-                    x_tap = x_flat[u * dilation_h * w_pad + v * dilation_w:]
-                    for k in range(span):
+                    x_tap = x_plane[u * dilation_h * w_pad + v * dilation_w:]
+                    for k in range(span):    # k from 0 on a slice: no negative-index checks
                         wide[k] += weight * x_tap[k]
             for i in range(h_out):
-                plane[i, :] = wide[i * w_pad:i * w_pad + w_out]
+                for j in range(w_out):
+                    out_plane[i * w_out + j] = wide[i * w_pad + j]
         else:
-            plane[:, :] = 0.0
+            for k in range(h_out * w_out):
+                out_plane[k] = 0.0
             for u in range(kh):
                 for v in range(kw):
                     weight = w[f, 0, u, v]
                     for i in range(h_out):
-                        x_row = x_plane[i * stride_h + u * dilation_h]
+                        row = (i * stride_h + u * dilation_h) * w_pad + v * dilation_w
                         for j in range(w_out):
-                            plane[i, j] += weight * x_row[j * stride_w + v * dilation_w]
+                            out_plane[i * w_out + j] += weight * x_plane[row + j * stride_w]
 
 
-@njit(cache=True, nogil=True)
-def depthwise_backward_input(first, stop, grad_out, w, stride_h, stride_w, dilation_h,
-                             dilation_w, dx_padded):
+@njit(cache=True, nogil=True, error_model="numpy")
+def depthwise_backward_input(first, stop, grad_flat, w, h_out, w_out, w_pad, stride_h,
+                             stride_w, dilation_h, dilation_w, dx_flat):
     """Depthwise dX, written into ``dx_padded`` (N, C_in, H_pad, W_pad).
 
     Every output pixel sends its gradient back through the taps that read it::
@@ -109,25 +116,25 @@ def depthwise_backward_input(first, stop, grad_out, w, stride_h, stride_w, dilat
     output pixels) means each thread writes only its own planes: the ``+=``
     never races. Stride 1: ``dx_flat[offset + k] += w[u, v] * grad_wide[k]``.
     """
-    c_in = dx_padded.shape[1]
-    c_out, h_out, w_out = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
-    multiplier = c_out // c_in
-    kh, kw, w_pad = w.shape[2], w.shape[3], dx_padded.shape[3]
+    c_in, plane_size = dx_flat.shape[1], dx_flat.shape[2]
+    multiplier = grad_flat.shape[1] // c_in
+    kh, kw = w.shape[2], w.shape[3]
     unit_stride = stride_h == 1 and stride_w == 1
     span = (h_out - 1) * w_pad + w_out
-    grad_wide = np.zeros(span, dtype=grad_out.dtype)   # its scratch columns stay 0
+    grad_wide = np.zeros(span, dtype=grad_flat.dtype)  # its scratch columns stay 0
     for task in range(first, stop):
         n, c = task // c_in, task % c_in
-        plane = dx_padded[n, c]
-        plane[:, :] = 0.0
-        dx_flat = plane.ravel()
+        dx_plane = dx_flat[n, c]
+        for k in range(plane_size):
+            dx_plane[k] = 0.0
         for f in range(c * multiplier, (c + 1) * multiplier):
+            grad_plane = grad_flat[n, f]
             if unit_stride:
-                _to_wide(grad_out[n, f], grad_wide, w_pad)
+                _to_wide(grad_plane, h_out, w_out, w_pad, grad_wide)
                 for u in range(kh):
                     for v in range(kw):
                         weight = w[f, 0, u, v]
-                        dx_tap = dx_flat[u * dilation_h * w_pad + v * dilation_w:]
+                        dx_tap = dx_plane[u * dilation_h * w_pad + v * dilation_w:]
                         for k in range(span):
                             dx_tap[k] += weight * grad_wide[k]
             else:
@@ -135,15 +142,14 @@ def depthwise_backward_input(first, stop, grad_out, w, stride_h, stride_w, dilat
                     for v in range(kw):
                         weight = w[f, 0, u, v]
                         for i in range(h_out):
-                            grad_row = grad_out[n, f, i]
-                            dx_row = plane[i * stride_h + u * dilation_h]
+                            row = (i * stride_h + u * dilation_h) * w_pad + v * dilation_w
                             for j in range(w_out):
-                                dx_row[j * stride_w + v * dilation_w] += weight * grad_row[j]
+                                dx_plane[row + j * stride_w] += weight * grad_plane[i * w_out + j]
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc"})
-def depthwise_backward_weight(first, stop, grad_out, x_padded, stride_h, stride_w, dilation_h,
-                              dilation_w, dw_per_image):
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def depthwise_backward_weight(first, stop, grad_flat, x_flat, h_out, w_out, w_pad, stride_h,
+                              stride_w, dilation_h, dilation_w, dw_per_image):
     """Depthwise dW, one partial sum per image, into ``dw_per_image`` (N, C_out, 1, kH, kW)::
 
         for (n, f) in planes first ... stop - 1:      # one image's share of dW[f]
@@ -155,35 +161,68 @@ def depthwise_backward_weight(first, stop, grad_out, x_padded, stride_h, stride_
     into one shared dW (two threads would read, add and write the same entry:
     a data race). So each (n, f) plane owns its slot of ``dw_per_image`` and
     the caller sums over ``n`` afterwards. Stride 1: each sum is one dot
-    product of ``grad_wide`` with the tap's slice of the flat plane.
+    product of ``grad_wide`` with the tap's part of the flat plane.
 
-    ``fastmath={"reassoc"}`` lets LLVM add the terms of a sum in a different
-    order (in SIMD lanes, then the lanes together): the same sum to rounding,
-    and the only way a floating-point sum becomes SIMD code.
+    ``fastmath={"reassoc"}`` lets LLVM add the terms of a sum in another order
+    (in SIMD lanes, then the lanes together): the same sum up to rounding, and
+    the only way a floating-point sum becomes SIMD code.
     """
-    c_out, h_out, w_out = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
-    multiplier = c_out // x_padded.shape[1]
-    kh, kw, w_pad = dw_per_image.shape[3], dw_per_image.shape[4], x_padded.shape[3]
+    c_out = grad_flat.shape[1]
+    multiplier = c_out // x_flat.shape[1]
+    kh, kw = dw_per_image.shape[3], dw_per_image.shape[4]
     unit_stride = stride_h == 1 and stride_w == 1
     span = (h_out - 1) * w_pad + w_out
-    grad_wide = np.zeros(span, dtype=grad_out.dtype)
+    grad_wide = np.zeros(span, dtype=grad_flat.dtype)
     for task in range(first, stop):
         n, f = task // c_out, task % c_out
-        x_plane = x_padded[n, f // multiplier]
-        x_flat = x_plane.ravel()
+        x_plane, grad_plane = x_flat[n, f // multiplier], grad_flat[n, f]
         if unit_stride:
-            _to_wide(grad_out[n, f], grad_wide, w_pad)
+            _to_wide(grad_plane, h_out, w_out, w_pad, grad_wide)
         for u in range(kh):
             for v in range(kw):
                 total = 0.0
                 if unit_stride:
-                    x_tap = x_flat[u * dilation_h * w_pad + v * dilation_w:]
+                    x_tap = x_plane[u * dilation_h * w_pad + v * dilation_w:]
                     for k in range(span):
                         total += grad_wide[k] * x_tap[k]
                 else:
                     for i in range(h_out):
-                        grad_row = grad_out[n, f, i]
-                        x_row = x_plane[i * stride_h + u * dilation_h]
+                        row = (i * stride_h + u * dilation_h) * w_pad + v * dilation_w
                         for j in range(w_out):
-                            total += grad_row[j] * x_row[j * stride_w + v * dilation_w]
+                            total += grad_plane[i * w_out + j] * x_plane[row + j * stride_w]
                 dw_per_image[n, f, 0, u, v] = total
+
+
+# ------------------------------------------------------------ called by kernels/conv.py
+
+def _flat(a):
+    """View (N, C, H, W) as (N, C, H*W): every plane one contiguous row."""
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def forward(x_padded, w, stride, dilation, out_size):
+    """``out`` (N, C_out, H_out, W_out) of a depthwise convolution, threads sharing the planes."""
+    n_images, c_out = x_padded.shape[0], w.shape[0]
+    out = np.empty((n_images, c_out, *out_size), dtype=x_padded.dtype)
+    parallel_for(depthwise_forward, n_images * c_out, _flat(x_padded), w, x_padded.shape[3],
+                 *out_size, *stride, *dilation, _flat(out))
+    return out
+
+
+def backward_input(grad_out, w, x_padded_shape, stride, dilation):
+    """``dx_padded`` (``x_padded_shape``) of a depthwise convolution."""
+    dx_padded = np.empty(x_padded_shape, dtype=grad_out.dtype)
+    parallel_for(depthwise_backward_input, x_padded_shape[0] * x_padded_shape[1],
+                 _flat(grad_out), w, *grad_out.shape[2:], x_padded_shape[3], *stride, *dilation,
+                 _flat(dx_padded))
+    return dx_padded
+
+
+def backward_weight(grad_out, x_padded, w_shape, stride, dilation):
+    """``dw`` (``w_shape``) of a depthwise convolution: per-image slots, summed in order."""
+    n_images = x_padded.shape[0]
+    dw_per_image = np.empty((n_images, *w_shape), dtype=grad_out.dtype)
+    parallel_for(depthwise_backward_weight, n_images * w_shape[0], _flat(grad_out),
+                 _flat(x_padded), *grad_out.shape[2:], x_padded.shape[3], *stride, *dilation,
+                 dw_per_image)
+    return dw_per_image.sum(axis=0)

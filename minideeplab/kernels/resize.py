@@ -26,7 +26,7 @@ from ._threads import parallel_for
 __all__ = ["forward", "backward"]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _forward(first, stop, x, row_index0, row_index1, row_weight0, row_weight1,
              col_index0, col_index1, col_weight0, col_weight1, out):
     """Bilinear interpolation is separable: first along the rows, then along the columns::
@@ -59,7 +59,7 @@ def _forward(first, stop, x, row_index0, row_index1, row_weight0, row_weight1,
                                    + weight_bottom * rows_done[bottom, j])
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _backward(first, stop, dout, row_index0, row_index1, row_weight0, row_weight1,
               col_index0, col_index1, col_weight0, col_weight1, dx):
     """The two passes of the forward, transposed and in reverse order::
