@@ -2,13 +2,13 @@
 
 **One mechanism: slices of the work, one per thread.** Every kernel is a plain
 ``@njit(nogil=True)`` loop over a range of tasks ``for task in range(first,
-stop)`` (a task is an image, an ``(image, channel)`` plane, a channel or a
-block of elements, whichever the kernel owns). :func:`parallel_for` cuts
+stop)`` (a task is an image, an ``(image, channel)`` plane, a channel or an
+element, whichever the kernel owns). :func:`parallel_for` cuts
 ``range(n_tasks)`` into one contiguous slice per thread, runs the slices at
-the same time on a small pool of Python threads (the calling thread takes the
-first), and waits for all of them. ``nogil`` kernels and NumPy's matrix
-products release Python's lock, so the slices really run in parallel; a
-task writes only outputs it owns, so no two slices write the same memory.
+the same time (the calling thread takes the first, a small pool of our own
+threads the others) and waits for all of them. ``nogil`` kernels and NumPy's
+matrix products release Python's lock, so the slices really run in parallel;
+a task writes only outputs it owns, so no two slices write the same memory.
 
 Why our own pool and not Numba's ``prange`` (OpenMP), which this package used
 before:
@@ -19,16 +19,22 @@ before:
   server) a spinning thread takes a core from someone, and a loop that waits
   for a thread the scheduler put aside waits a whole time slice: a
   two-element ``prange`` loop measured 2.6 us at best but 13-16 ms at the
-  median on a busy 2-core machine, where our pool took 21 us at the median.
-  A training step makes about 250 parallel calls.
+  median on a busy 2-core machine, where handing a slice to our pool took
+  15-20 us. A training step makes about 250 parallel calls.
 * **One pool for everything.** The convolutions' matrix products (OpenBLAS,
   through NumPy) run on the same threads as the loops, so two pools never
-  compete for the cores (before: OpenMP's spinning threads against our image
-  threads, with a size threshold to keep them apart).
+  compete for the cores.
 * **Faster compiling.** A serial kernel compiles in a fraction of the time of
   a ``parallel=True`` one (Numba writes and compiles an extra function per
   ``prange`` loop); the first training step with an empty cache waits for
-  every kernel.
+  every kernel (14 CPU seconds before, 6 now).
+
+**One threshold.** Handing a slice to another thread and waiting for it costs
+about 15 microseconds, as much as a kernel needs for some 30 000 values. So a
+call whose biggest array holds fewer than :data:`MIN_PARALLEL_VALUES` values
+runs on the calling thread alone (PyTorch's element-wise loops use the same
+grain, 32768). ``benchmarks/bench_performance.py`` shows what the threshold
+buys on a training step (its section 3).
 
 **OpenBLAS on one thread.** NumPy's matrix products run in OpenBLAS, which
 has threads of its own. Our slices already keep every core busy, so while a
@@ -45,12 +51,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 
 from ..errors import InputError
 
-__all__ = ["parallel_for", "set_num_threads", "get_num_threads", "blas_threads",
-           "single_threaded_blas"]
+__all__ = ["parallel_for", "set_num_threads", "get_num_threads", "MIN_PARALLEL_VALUES",
+           "blas_threads", "single_threaded_blas"]
+
+MIN_PARALLEL_VALUES = 32768
 
 
 # ------------------------------------------------------------- 1. the thread pool
@@ -68,9 +76,6 @@ def _default_threads() -> int:
 
 
 _threads = _default_threads()
-_pool = None                                   # created on first use
-_pool_workers = 0
-_MIN = int(os.environ.get('MDL_MIN', '0'))
 
 
 def set_num_threads(n: int) -> None:
@@ -86,36 +91,92 @@ def get_num_threads() -> int:
     return _threads
 
 
-def parallel_for(kernel, n_tasks: int, *args) -> None:
+class _Worker:
+    """One thread of the pool: sleeps until it is handed a slice, runs it, says it is done.
+
+    Two locks, both held while the worker is idle: the caller releases ``go``
+    to start a slice; the worker releases ``done`` when the slice is over.
+    """
+
+    def __init__(self, name):
+        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
+        self._job = self._error = None
+        threading.Thread(target=self._loop, name=name, daemon=True).start()
+
+    def start(self, kernel, first, stop, args):
+        self._job = (kernel, first, stop, args)
+        self._go.release()
+
+    def wait(self):
+        """Wait for the slice; raise its error, if it had one."""
+        self._done.acquire()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _loop(self):
+        while True:
+            self._go.acquire()                   # sleeps here between slices
+            kernel, first, stop, args = self._job
+            try:
+                kernel(first, stop, *args)
+            except BaseException as error:       # handed to the caller by wait()
+                self._error = error
+            self._job = None
+            self._done.release()
+
+
+_workers = []
+_pool_lock = threading.Lock()    # one parallel_for at a time uses the workers
+
+
+def _forget_workers_after_fork():
+    # a forked child has none of the parent's threads: start new ones when needed
+    global _pool_lock
+    _workers.clear()
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers_after_fork)
+
+
+def parallel_for(kernel, n_tasks: int, *args, values: int) -> None:
     """Run ``kernel(first, stop, *args)`` on slices of ``range(n_tasks)``, one per thread.
 
     The slices are contiguous and as equal as possible; the calling thread
     runs the first one, the pool's threads the others, and the call returns
-    when all are done. An error in any slice is raised here, after every
-    slice has finished (none is still writing).
+    when all are done. ``values`` is the size of the biggest array the call
+    reads or writes: below :data:`MIN_PARALLEL_VALUES` the call runs as one
+    slice on the calling thread (so does a call made while another thread is
+    using the pool). An error in any slice is raised here, after every slice
+    has finished.
     """
-    global _pool, _pool_workers
-    parts = min(n_tasks, _threads)
-    if _MIN and parts > 1:
-        import numpy as np
-        size = max((a.size for a in args if isinstance(a, np.ndarray)), default=1 << 62)
-        if size < _MIN:
-            parts = 1
-    if parts <= 1:
+    parts = min(n_tasks, _threads) if values >= MIN_PARALLEL_VALUES else 1
+    if parts <= 1 or not _pool_lock.acquire(blocking=False):
         kernel(0, n_tasks, *args)
         return
-    if _pool_workers < parts - 1:              # the first call, or more threads were asked for
-        _pool, _pool_workers = ThreadPoolExecutor(parts - 1, "minideeplab"), parts - 1
-    bounds = [n_tasks * part // parts for part in range(parts + 1)]
-    futures = [_pool.submit(kernel, bounds[part], bounds[part + 1], *args)
-               for part in range(1, parts)]
     try:
-        kernel(bounds[0], bounds[1], *args)
+        while len(_workers) < parts - 1:
+            _workers.append(_Worker(f"minideeplab-{len(_workers) + 1}"))
+        bounds = [n_tasks * part // parts for part in range(parts + 1)]
+        for part in range(1, parts):
+            _workers[part - 1].start(kernel, bounds[part], bounds[part + 1], args)
+        try:
+            kernel(bounds[0], bounds[1], *args)
+        finally:
+            errors = []
+            for worker in _workers[:parts - 1]:
+                try:
+                    worker.wait()
+                except BaseException as error:
+                    errors.append(error)
+        if errors:
+            raise errors[0]
     finally:
-        for future in futures:
-            future.exception()          # waits, even when our own slice failed
-    for future in futures:
-        future.result()                 # re-raises an error of that slice
+        _pool_lock.release()
 
 
 # ------------------------------------------------------------------ 2. OpenBLAS threads
@@ -133,8 +194,6 @@ def _openblas_functions():
     Looked up once (it reads /proc/self/maps), then remembered.
     """
     import ctypes
-
-    import numpy  # noqa: F401  (makes sure NumPy's BLAS is loaded)
 
     try:
         with open("/proc/self/maps") as maps:

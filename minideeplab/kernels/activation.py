@@ -55,8 +55,8 @@ def relu_forward(x):
     x = np.ascontiguousarray(x)
     out = np.empty_like(x)
     positive = np.empty(x.shape, dtype=np.bool_)
-    parallel_for(_relu_forward, x.size, x.reshape(-1), out.reshape(-1),
-                 positive.reshape(-1))
+    parallel_for(_relu_forward, x.size, x.reshape(-1), out.reshape(-1), positive.reshape(-1),
+                 values=x.size)
     return out, positive
 
 
@@ -69,5 +69,5 @@ def relu_backward(dout, positive):
     dout = np.ascontiguousarray(dout)
     dx = np.empty_like(dout)
     parallel_for(_relu_backward, dout.size, dout.reshape(-1),
-                 np.ascontiguousarray(positive).reshape(-1), dx.reshape(-1))
+                 np.ascontiguousarray(positive).reshape(-1), dx.reshape(-1), values=dout.size)
     return dx

@@ -154,7 +154,7 @@ def normalize_batch(x, gamma, beta, eps):
     out = np.empty_like(x)
     mean, var, inv_std = (np.empty(channels, dtype=x.dtype) for _ in range(3))
     parallel_for(_normalize_batch, channels, _rows(x), gamma, beta, float(eps), _rows(out),
-                 mean, var, inv_std)
+                 mean, var, inv_std, values=x.size)
     return out, mean, var, inv_std
 
 
@@ -165,7 +165,8 @@ def normalize(x, mean, inv_std, gamma, beta):
     where NumPy's broadcasting makes four.
     """
     out = np.empty_like(x)
-    parallel_for(_normalize, x.shape[1], _rows(x), mean, inv_std, gamma, beta, _rows(out))
+    parallel_for(_normalize, x.shape[1], _rows(x), mean, inv_std, gamma, beta, _rows(out),
+                 values=x.size)
     return out
 
 
@@ -179,5 +180,5 @@ def backward(dout, x, mean, inv_std, gamma, training):
     dgamma = np.empty(dout.shape[1], dtype=dout.dtype)
     dbeta = np.empty(dout.shape[1], dtype=dout.dtype)
     parallel_for(_backward, dout.shape[1], _rows(dout), _rows(x), mean, inv_std, gamma,
-                 bool(training), _rows(dx), dgamma, dbeta)
+                 bool(training), _rows(dx), dgamma, dbeta, values=dout.size)
     return dx, dgamma, dbeta

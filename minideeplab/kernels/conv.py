@@ -139,6 +139,13 @@ def _is_pointwise(w_shape, stride):
     return w_shape[2] == 1 and w_shape[3] == 1 and stride == (1, 1)
 
 
+def _biggest(image_batch, grad_or_out, w_shape, out_size):
+    """The biggest array a GEMM route reads or writes: the batch, or its columns."""
+    n_images, c_in = image_batch.shape[:2]
+    columns = n_images * c_in * w_shape[2] * w_shape[3] * out_size[0] * out_size[1]
+    return max(image_batch.size, grad_or_out.size, columns)
+
+
 def forward(x_padded, w, stride, dilation, groups, out_size):
     """``out`` (N, C_out, H_out, W_out) of the convolution of ``x_padded`` with ``w`` (no bias).
 
@@ -172,7 +179,7 @@ def forward(x_padded, w, stride, dilation, groups, out_size):
                           out=out_grouped[n])
 
     with single_threaded_blas():
-        parallel_for(images, n_images)
+        parallel_for(images, n_images, values=_biggest(x_padded, out, w.shape, out_size))
     return out
 
 
@@ -210,7 +217,8 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
                         w_out, dx_padded[n])
 
     with single_threaded_blas():
-        parallel_for(images, n_images)
+        parallel_for(images, n_images, values=_biggest(dx_padded, grad_out, w.shape,
+                                                       (h_out, w_out)))
     return dx_padded
 
 
@@ -252,5 +260,6 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
                 np.matmul(grad_grouped[n], cols_transposed, out=dw_per_image[n])
 
     with single_threaded_blas():
-        parallel_for(images, n_images)
+        parallel_for(images, n_images, values=_biggest(x_padded, grad_out, w_shape,
+                                                       (h_out, w_out)))
     return dw_per_image.sum(axis=0).reshape(w_shape)

@@ -205,7 +205,7 @@ def forward(x_padded, w, stride, dilation, out_size):
     n_images, c_out = x_padded.shape[0], w.shape[0]
     out = np.empty((n_images, c_out, *out_size), dtype=x_padded.dtype)
     parallel_for(depthwise_forward, n_images * c_out, _flat(x_padded), w, x_padded.shape[3],
-                 *out_size, *stride, *dilation, _flat(out))
+                 *out_size, *stride, *dilation, _flat(out), values=max(x_padded.size, out.size))
     return out
 
 
@@ -214,7 +214,7 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation):
     dx_padded = np.empty(x_padded_shape, dtype=grad_out.dtype)
     parallel_for(depthwise_backward_input, x_padded_shape[0] * x_padded_shape[1],
                  _flat(grad_out), w, *grad_out.shape[2:], x_padded_shape[3], *stride, *dilation,
-                 _flat(dx_padded))
+                 _flat(dx_padded), values=dx_padded.size)
     return dx_padded
 
 
@@ -224,5 +224,5 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation):
     dw_per_image = np.empty((n_images, *w_shape), dtype=grad_out.dtype)
     parallel_for(depthwise_backward_weight, n_images * w_shape[0], _flat(grad_out),
                  _flat(x_padded), *grad_out.shape[2:], x_padded.shape[3], *stride, *dilation,
-                 dw_per_image)
+                 dw_per_image, values=x_padded.size)
     return dw_per_image.sum(axis=0)

@@ -101,7 +101,8 @@ def forward(x, rows, cols):
     reads only its two source rows and two source columns, in two passes.
     """
     out = np.empty((x.shape[0], x.shape[1], len(rows[0]), len(cols[0])), dtype=x.dtype)
-    parallel_for(_forward, x.shape[0] * x.shape[1], x, *rows, *cols, out)
+    parallel_for(_forward, x.shape[0] * x.shape[1], x, *rows, *cols, out,
+                 values=max(x.size, out.size))
     return out
 
 
@@ -113,5 +114,6 @@ def backward(dout, rows, cols, x_shape):
     source rows and columns instead of products with mostly-zero matrices.
     """
     dx = np.zeros(x_shape, dtype=dout.dtype)
-    parallel_for(_backward, dout.shape[0] * dout.shape[1], dout, *rows, *cols, dx)
+    parallel_for(_backward, dout.shape[0] * dout.shape[1], dout, *rows, *cols, dx,
+                 values=max(dout.size, dx.size))
     return dx
