@@ -8,7 +8,7 @@ only ``kH*kW = 9``), so these are direct loops. Every ``(n, c)`` plane is
 independent: the threads share the planes (``_threads.parallel_for``) and no
 two write the same one.
 
-**One long row per plane (stride 1).** Output pixel ``(i, j)`` with tap
+**One long row per plane.** At stride 1, output pixel ``(i, j)`` with tap
 ``(u, v)`` reads ``x_pad[i + u*d_h, j + v*d_w]``, whose index in the flattened
 padded plane (``W_pad`` pixels per row) is::
 
@@ -19,14 +19,18 @@ So if a plane's outputs are kept in a *wide* row of ``W_pad`` values per output
 row (``wide[i*W_pad + j]``), every tap is ONE loop over ``k``:
 ``wide[k] += w[u, v] * x_flat[offset + k]``. The columns ``j >= W_out`` of the
 wide row are scratch nobody reads, and every read stays inside the plane (the
-largest is ``(H_out - 1 + (kH-1)*d_h) * W_pad + W_pad - 1``, the plane's last
-pixel). On a 16x16 map a loop over a row runs 16 steps, the wide loop about 290,
-which LLVM turns into SIMD instructions: 2-3x faster on every depthwise shape
-of the default model (measured). The backward passes use the same wide rows
-(the gradient copied into one, with zeros in the scratch columns).
+largest is the plane's last pixel). On a 16x16 map a loop over a row runs 16
+steps, the wide loop about 290, which LLVM turns into SIMD instructions: 2-3x
+faster on every depthwise shape of the default model (measured).
 
-Strided depthwise convs (the first block of a backbone stage) take the plain
-route: the loop nest of the docstring, row by row.
+**Strides.** A convolution with stride ``s`` is the stride-1 convolution read
+every ``s`` pixels. So the forward pass computes the stride-1 ("dense") output
+in the wide row and keeps pixels ``(i*s_h, j*s_w)``; the backward passes put
+the gradient of output ``(i, j)`` at wide position ``(i*s_h, j*s_w)`` and zeros
+elsewhere (the zero-inserted gradient of the module docstring of
+``functional/conv.py``). One loop nest serves every stride; a strided layer
+(the first block of a backbone stage) does ``s_h*s_w`` times the work of the
+pixels it keeps, in SIMD loops.
 """
 
 from __future__ import annotations
@@ -40,21 +44,14 @@ __all__ = ["forward", "backward_input", "backward_weight"]  # called by kernels/
 
 
 # Every plane arrives flattened: ``x_flat`` (N, C, H_pad*W_pad), ``out_flat`` (N, C,
-# H_out*W_out), ``w_pad`` the width of a padded row. (Flat views are made in
-# Python for free; inside Numba, slicing and reshaping generate a lot of code,
-# and the first training step waits for the compiler.)
+# H_out*W_out); ``w_pad`` is the width of a padded row and ``span`` the length of the
+# wide row, (H_dense - 1)*W_pad + W_dense for the stride-1 output H_dense x W_dense.
+# (Flat views cost nothing in Python; inside Numba, slicing and reshaping generate a
+# lot of code, and the first training step waits for the compiler.)
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _to_wide(grad_flat, h_out, w_out, w_pad, grad_wide):
-    """Copy one output plane (H_out*W_out values) into ``grad_wide``, ``w_pad`` per row."""
-    for i in range(h_out):
-        for j in range(w_out):
-            grad_wide[i * w_pad + j] = grad_flat[i * w_out + j]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def depthwise_forward(first, stop, x_flat, w, w_pad, h_out, w_out, stride_h, stride_w,
-                      dilation_h, dilation_w, out_flat):
+def depthwise_forward(first, stop, x_flat, w, w_pad, span, stride_h, stride_w, dilation_h,
+                      dilation_w, out_flat, h_out, w_out):
     """Depthwise forward, written into ``out`` (N, C_out, H_out, W_out)::
 
         for (n, f) in planes first ... stop - 1:      # this thread's planes
@@ -62,43 +59,40 @@ def depthwise_forward(first, stop, x_flat, w, w_pad, h_out, w_out, stride_h, str
                 for i in range(H_out), j in range(W_out):
                     out[n, f, i, j] += w[f, 0, u, v] * x_padded[n, c, i*sh + u*dh, j*sw + v*dw]
 
-    (stride 1: each tap one loop over the wide row, see the module docstring).
+    computed as the stride-1 output in a wide row, read every ``s`` pixels.
     """
     c_out = out_flat.shape[1]
     multiplier = c_out // x_flat.shape[1]
     kh, kw = w.shape[2], w.shape[3]
-    unit_stride = stride_h == 1 and stride_w == 1
-    span = (h_out - 1) * w_pad + w_out               # wide positions up to the last output
     wide = np.empty(span, dtype=out_flat.dtype)
     for task in range(first, stop):
         n, f = task // c_out, task % c_out
         x_plane, out_plane = x_flat[n, f // multiplier], out_flat[n, f]
-        if unit_stride:
-            for k in range(span):
-                wide[k] = 0.0
-            for u in range(kh):
-                for v in range(kw):
-                    weight = w[f, 0, u, v]
-                    x_tap = x_plane[u * dilation_h * w_pad + v * dilation_w:]
-                    for k in range(span):    # k from 0 on a slice: no negative-index checks
-                        wide[k] += weight * x_tap[k]
-            for i in range(h_out):
-                for j in range(w_out):
-                    out_plane[i * w_out + j] = wide[i * w_pad + j]
-        else:
-            for k in range(h_out * w_out):
-                out_plane[k] = 0.0
-            for u in range(kh):
-                for v in range(kw):
-                    weight = w[f, 0, u, v]
-                    for i in range(h_out):
-                        row = (i * stride_h + u * dilation_h) * w_pad + v * dilation_w
-                        for j in range(w_out):
-                            out_plane[i * w_out + j] += weight * x_plane[row + j * stride_w]
+        for k in range(span):
+            wide[k] = 0.0
+        for u in range(kh):
+            for v in range(kw):
+                weight = w[f, 0, u, v]
+                x_tap = x_plane[u * dilation_h * w_pad + v * dilation_w:]
+                for k in range(span):    # k from 0 on a slice: no negative-index checks, SIMD
+                    wide[k] += weight * x_tap[k]
+        for i in range(h_out):
+            for j in range(w_out):
+                out_plane[i * w_out + j] = wide[i * stride_h * w_pad + j * stride_w]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def depthwise_backward_input(first, stop, grad_flat, w, h_out, w_out, w_pad, stride_h,
+def _spread(grad_plane, h_out, w_out, w_pad, stride_h, stride_w, grad_wide):
+    """Gradient of output (i, j) at wide position (i*sh, j*sw); zeros everywhere else."""
+    for k in range(grad_wide.shape[0]):
+        grad_wide[k] = 0.0
+    for i in range(h_out):
+        for j in range(w_out):
+            grad_wide[i * stride_h * w_pad + j * stride_w] = grad_plane[i * w_out + j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def depthwise_backward_input(first, stop, grad_flat, w, h_out, w_out, w_pad, span, stride_h,
                              stride_w, dilation_h, dilation_w, dx_flat):
     """Depthwise dX, written into ``dx_padded`` (N, C_in, H_pad, W_pad).
 
@@ -114,42 +108,30 @@ def depthwise_backward_input(first, stop, grad_flat, w, h_out, w_out, w_pad, str
 
     Iterating over the *input* plane that receives the sum (rather than over
     output pixels) means each thread writes only its own planes: the ``+=``
-    never races. Stride 1: ``dx_flat[offset + k] += w[u, v] * grad_wide[k]``.
+    never races. In the wide row: ``dx_flat[offset + k] += w[u, v] * grad_wide[k]``.
     """
     c_in, plane_size = dx_flat.shape[1], dx_flat.shape[2]
     multiplier = grad_flat.shape[1] // c_in
     kh, kw = w.shape[2], w.shape[3]
-    unit_stride = stride_h == 1 and stride_w == 1
-    span = (h_out - 1) * w_pad + w_out
-    grad_wide = np.zeros(span, dtype=grad_flat.dtype)  # its scratch columns stay 0
+    grad_wide = np.empty(span, dtype=grad_flat.dtype)
     for task in range(first, stop):
         n, c = task // c_in, task % c_in
         dx_plane = dx_flat[n, c]
         for k in range(plane_size):
             dx_plane[k] = 0.0
         for f in range(c * multiplier, (c + 1) * multiplier):
-            grad_plane = grad_flat[n, f]
-            if unit_stride:
-                _to_wide(grad_plane, h_out, w_out, w_pad, grad_wide)
-                for u in range(kh):
-                    for v in range(kw):
-                        weight = w[f, 0, u, v]
-                        dx_tap = dx_plane[u * dilation_h * w_pad + v * dilation_w:]
-                        for k in range(span):
-                            dx_tap[k] += weight * grad_wide[k]
-            else:
-                for u in range(kh):
-                    for v in range(kw):
-                        weight = w[f, 0, u, v]
-                        for i in range(h_out):
-                            row = (i * stride_h + u * dilation_h) * w_pad + v * dilation_w
-                            for j in range(w_out):
-                                dx_plane[row + j * stride_w] += weight * grad_plane[i * w_out + j]
+            _spread(grad_flat[n, f], h_out, w_out, w_pad, stride_h, stride_w, grad_wide)
+            for u in range(kh):
+                for v in range(kw):
+                    weight = w[f, 0, u, v]
+                    dx_tap = dx_plane[u * dilation_h * w_pad + v * dilation_w:]
+                    for k in range(span):
+                        dx_tap[k] += weight * grad_wide[k]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-def depthwise_backward_weight(first, stop, grad_flat, x_flat, h_out, w_out, w_pad, stride_h,
-                              stride_w, dilation_h, dilation_w, dw_per_image):
+def depthwise_backward_weight(first, stop, grad_flat, x_flat, h_out, w_out, w_pad, span,
+                              stride_h, stride_w, dilation_h, dilation_w, dw_per_image):
     """Depthwise dW, one partial sum per image, into ``dw_per_image`` (N, C_out, 1, kH, kW)::
 
         for (n, f) in planes first ... stop - 1:      # one image's share of dW[f]
@@ -160,7 +142,7 @@ def depthwise_backward_weight(first, stop, grad_flat, x_flat, h_out, w_out, w_pa
     dW[f] sums over the batch, and threads sharing the images may not ``+=``
     into one shared dW (two threads would read, add and write the same entry:
     a data race). So each (n, f) plane owns its slot of ``dw_per_image`` and
-    the caller sums over ``n`` afterwards. Stride 1: each sum is one dot
+    the caller sums over ``n`` afterwards. In the wide row, each sum is one dot
     product of ``grad_wide`` with the tap's part of the flat plane.
 
     ``fastmath={"reassoc"}`` lets LLVM add the terms of a sum in another order
@@ -170,26 +152,17 @@ def depthwise_backward_weight(first, stop, grad_flat, x_flat, h_out, w_out, w_pa
     c_out = grad_flat.shape[1]
     multiplier = c_out // x_flat.shape[1]
     kh, kw = dw_per_image.shape[3], dw_per_image.shape[4]
-    unit_stride = stride_h == 1 and stride_w == 1
-    span = (h_out - 1) * w_pad + w_out
-    grad_wide = np.zeros(span, dtype=grad_flat.dtype)
+    grad_wide = np.empty(span, dtype=grad_flat.dtype)
     for task in range(first, stop):
         n, f = task // c_out, task % c_out
-        x_plane, grad_plane = x_flat[n, f // multiplier], grad_flat[n, f]
-        if unit_stride:
-            _to_wide(grad_plane, h_out, w_out, w_pad, grad_wide)
+        x_plane = x_flat[n, f // multiplier]
+        _spread(grad_flat[n, f], h_out, w_out, w_pad, stride_h, stride_w, grad_wide)
         for u in range(kh):
             for v in range(kw):
+                x_tap = x_plane[u * dilation_h * w_pad + v * dilation_w:]
                 total = 0.0
-                if unit_stride:
-                    x_tap = x_plane[u * dilation_h * w_pad + v * dilation_w:]
-                    for k in range(span):
-                        total += grad_wide[k] * x_tap[k]
-                else:
-                    for i in range(h_out):
-                        row = (i * stride_h + u * dilation_h) * w_pad + v * dilation_w
-                        for j in range(w_out):
-                            total += grad_plane[i * w_out + j] * x_plane[row + j * stride_w]
+                for k in range(span):
+                    total += grad_wide[k] * x_tap[k]
                 dw_per_image[n, f, 0, u, v] = total
 
 
@@ -200,12 +173,21 @@ def _flat(a):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
+def _span(padded_shape, kernel_size, dilation):
+    """Length of the wide row: up to the last pixel of the stride-1 ("dense") output."""
+    h_pad, w_pad = padded_shape[2:]
+    h_dense = h_pad - dilation[0] * (kernel_size[0] - 1)
+    w_dense = w_pad - dilation[1] * (kernel_size[1] - 1)
+    return (h_dense - 1) * w_pad + w_dense
+
+
 def forward(x_padded, w, stride, dilation, out_size):
     """``out`` (N, C_out, H_out, W_out) of a depthwise convolution, threads sharing the planes."""
     n_images, c_out = x_padded.shape[0], w.shape[0]
     out = np.empty((n_images, c_out, *out_size), dtype=x_padded.dtype)
     parallel_for(depthwise_forward, n_images * c_out, _flat(x_padded), w, x_padded.shape[3],
-                 *out_size, *stride, *dilation, _flat(out), values=max(x_padded.size, out.size))
+                 _span(x_padded.shape, w.shape[2:], dilation), *stride, *dilation, _flat(out),
+                 *out_size, values=max(x_padded.size, out.size))
     return out
 
 
@@ -213,7 +195,8 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation):
     """``dx_padded`` (``x_padded_shape``) of a depthwise convolution."""
     dx_padded = np.empty(x_padded_shape, dtype=grad_out.dtype)
     parallel_for(depthwise_backward_input, x_padded_shape[0] * x_padded_shape[1],
-                 _flat(grad_out), w, *grad_out.shape[2:], x_padded_shape[3], *stride, *dilation,
+                 _flat(grad_out), w, *grad_out.shape[2:], x_padded_shape[3],
+                 _span(x_padded_shape, w.shape[2:], dilation), *stride, *dilation,
                  _flat(dx_padded), values=dx_padded.size)
     return dx_padded
 
@@ -223,6 +206,7 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation):
     n_images = x_padded.shape[0]
     dw_per_image = np.empty((n_images, *w_shape), dtype=grad_out.dtype)
     parallel_for(depthwise_backward_weight, n_images * w_shape[0], _flat(grad_out),
-                 _flat(x_padded), *grad_out.shape[2:], x_padded.shape[3], *stride, *dilation,
+                 _flat(x_padded), *grad_out.shape[2:], x_padded.shape[3],
+                 _span(x_padded.shape, w_shape[2:], dilation), *stride, *dilation,
                  dw_per_image, values=x_padded.size)
     return dw_per_image.sum(axis=0)
