@@ -59,8 +59,7 @@ __all__ = ["conv2d_forward", "conv2d_backward", "Conv2dCache", "conv2d_windows",
 class Conv2dCache:
     """What the backward pass needs from the forward pass."""
 
-    x_shape: tuple          # (N, C_in, H, W) before padding
-    x_padded: np.ndarray    # (N, C_in, H + 2ph, W + 2pw)
+    x: np.ndarray           # (N, C_in, H, W), not padded (each hot loop pads what it reads)
     w: np.ndarray           # (C_out, C_in // groups, kH, kW)
     has_bias: bool
     stride: tuple
@@ -159,30 +158,32 @@ def _columns(x_padded, kernel_size, out_size, stride, dilation, groups):
                            out_size[0] * out_size[1])
 
 
-def _forward_numpy(x_padded, w, stride, dilation, groups, out_size):
+def _forward_numpy(x, w, stride, padding, dilation, groups, out_size):
     # out[n, g] = W_g @ cols[n, g]: (F_g, C_g*kH*kW) @ (C_g*kH*kW, H_out*W_out)
-    n = x_padded.shape[0]
+    n = x.shape[0]
     c_out, _, kh, kw = w.shape
-    cols = _columns(x_padded, (kh, kw), out_size, stride, dilation, groups)
+    cols = _columns(zero_pad(x, padding), (kh, kw), out_size, stride, dilation, groups)
     out = np.matmul(w.reshape(groups, c_out // groups, -1), cols)
     return out.reshape(n, c_out, *out_size)
 
 
-def _backward_weight_numpy(grad_out, x_padded, w_shape, stride, dilation, groups):
+def _backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, groups):
     # dW_g = sum_n dout[n, g] @ cols[n, g]^T: the correlation of x with dout
-    n = x_padded.shape[0]
+    n = x.shape[0]
     c_out, _, kh, kw = w_shape
-    cols = _columns(x_padded, (kh, kw), grad_out.shape[2:], stride, dilation, groups)
+    cols = _columns(zero_pad(x, padding), (kh, kw), grad_out.shape[2:], stride, dilation, groups)
     grad_grouped = grad_out.reshape(n, groups, c_out // groups, -1)
     dw = np.matmul(grad_grouped, cols.transpose(0, 1, 3, 2)).sum(axis=0)
     return dw.reshape(w_shape)
 
 
-def _backward_input_numpy(grad_out, w, x_padded_shape, stride, dilation, groups):
+def _backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, groups):
     # dX is a convolution (the module docstring): dout with s - 1 zeros between
     # its pixels, padded by d*(k-1), correlated at stride 1 with the kernel
-    # flipped in both axes and transposed in channels.
-    n, c_in, hp, wp = x_padded_shape
+    # flipped in both axes and transposed in channels. That gives dX_pad, the
+    # gradient of the padded input; its centre is dX.
+    n, c_in, h, width = x_shape
+    hp, wp = h + 2 * padding[0], width + 2 * padding[1]
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = grad_out.shape[2:]
     pad_h, pad_w = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
@@ -194,7 +195,9 @@ def _backward_input_numpy(grad_out, w, x_padded_shape, stride, dilation, groups)
     # w_flipped[g*C_g + c, f, u, v] = w[g*F_g + f, c, kH-1-u, kW-1-v]
     w_grouped = w[:, :, ::-1, ::-1].reshape(groups, c_out // groups, c_per_group, kh, kw)
     w_flipped = w_grouped.transpose(0, 2, 1, 3, 4).reshape(c_in, c_out // groups, kh, kw)
-    return _forward_numpy(spread, w_flipped, (1, 1), dilation, groups, (hp, wp))
+    dx_padded = _forward_numpy(spread, w_flipped, (1, 1), (0, 0), dilation, groups, (hp, wp))
+    return np.ascontiguousarray(dx_padded[:, :, padding[0]:padding[0] + h,
+                                          padding[1]:padding[1] + width])
 
 
 # ------------------------------------------------------------------------ public API
@@ -209,13 +212,12 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     stride, padding, dilation, groups, out_shape = _check_conv_args(
         x, w, b, stride, padding, dilation, groups
     )
-    x_padded = zero_pad(x, padding)
+    x = np.ascontiguousarray(x)
     forward = hot_loop("conv", "forward", _forward_numpy)
-    out = forward(x_padded, np.ascontiguousarray(w), stride, dilation, groups, out_shape[2:])
+    out = forward(x, np.ascontiguousarray(w), stride, padding, dilation, groups, out_shape[2:])
     if b is not None:
         out += b[None, :, None, None]
-    cache = Conv2dCache(x.shape, x_padded, w, b is not None, stride, padding, dilation, groups,
-                        out_shape)
+    cache = Conv2dCache(x, w, b is not None, stride, padding, dilation, groups, out_shape)
     return out, cache
 
 
@@ -229,14 +231,8 @@ def conv2d_backward(dout, cache: Conv2dCache):
     dout = np.ascontiguousarray(dout)
     backward_weight = hot_loop("conv", "backward_weight", _backward_weight_numpy)
     backward_input = hot_loop("conv", "backward_input", _backward_input_numpy)
-    dw = backward_weight(dout, cache.x_padded, cache.w.shape, cache.stride, cache.dilation,
-                         cache.groups)
-    dx_padded = backward_input(dout, np.ascontiguousarray(cache.w), cache.x_padded.shape,
-                               cache.stride, cache.dilation, cache.groups)
-    ph, pw = cache.padding
-    h, width = cache.x_shape[2:]
-    dx = dx_padded[:, :, ph:ph + h, pw:pw + width]
-    if ph or pw:
-        dx = np.ascontiguousarray(dx)
+    geometry = (cache.stride, cache.padding, cache.dilation, cache.groups)
+    dw = backward_weight(dout, cache.x, cache.w.shape, *geometry)
+    dx = backward_input(dout, np.ascontiguousarray(cache.w), cache.x.shape, *geometry)
     db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw, db
