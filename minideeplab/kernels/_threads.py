@@ -31,10 +31,10 @@ before:
 
 **One threshold.** Handing a slice to another thread and waiting for it costs
 about 15 microseconds, as much as a kernel needs for some 30 000 values. So a
-call whose biggest array holds fewer than :data:`MIN_PARALLEL_VALUES` values
-runs on the calling thread alone (PyTorch's element-wise loops use the same
-grain, 32768). ``benchmarks/bench_performance.py`` shows what the threshold
-buys on a training step (its section 3).
+call that computes fewer than :data:`MIN_PARALLEL_VALUES` values (or, for a
+convolution, multiply-adds) runs on the calling thread alone (PyTorch's
+element-wise loops use the same grain, 32768). ``benchmarks/bench_performance.py``
+shows what the threshold buys on a training step (its section 3).
 
 **OpenBLAS on one thread.** NumPy's matrix products run in OpenBLAS, which
 has threads of its own. Our slices already keep every core busy, so while a
@@ -148,11 +148,11 @@ def parallel_for(kernel, n_tasks: int, *args, values: int) -> None:
 
     The slices are contiguous and as equal as possible; the calling thread
     runs the first one, the pool's threads the others, and the call returns
-    when all are done. ``values`` is the size of the biggest array the call
-    reads or writes: below :data:`MIN_PARALLEL_VALUES` the call runs as one
-    slice on the calling thread (so does a call made while another thread is
-    using the pool). An error in any slice is raised here, after every slice
-    has finished.
+    when all are done. ``values`` measures the work: the number of values the
+    call computes (for a convolution, its multiply-adds). Below
+    :data:`MIN_PARALLEL_VALUES` the call runs as one slice on the calling
+    thread (so does a call made while another thread is using the pool). An
+    error in any slice is raised here, after every slice has finished.
     """
     parts = min(n_tasks, _threads) if values >= MIN_PARALLEL_VALUES else 1
     if parts <= 1 or not _pool_lock.acquire(blocking=False):

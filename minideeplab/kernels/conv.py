@@ -173,11 +173,9 @@ def _is_pointwise(w_shape, stride, padding):
     return w_shape[2] == 1 and w_shape[3] == 1 and stride == (1, 1) and padding == (0, 0)
 
 
-def _biggest(x_shape, grad_or_out, w_shape, out_size):
-    """The biggest array a GEMM route reads or writes: the batch, or its columns."""
-    n_images, c_in = x_shape[:2]
-    columns = n_images * c_in * w_shape[2] * w_shape[3] * out_size[0] * out_size[1]
-    return max(int(np.prod(x_shape)), grad_or_out.size, columns)
+def _mult_adds(n_images, w_shape, out_size):
+    """Multiply-adds of one pass of a convolution (forward, dX and dW each cost this much)."""
+    return n_images * int(np.prod(w_shape)) * out_size[0] * out_size[1]
 
 
 def forward(x, w, stride, padding, dilation, groups, out_size):
@@ -213,7 +211,7 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
                           out=out_grouped[n])
 
     with single_threaded_blas():
-        parallel_for(images, n_images, values=_biggest(x.shape, out, w.shape, out_size))
+        parallel_for(images, n_images, values=_mult_adds(n_images, w.shape, out_size))
     return out
 
 
@@ -251,8 +249,7 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
                 _col2im(dcols, kh, kw, *geometry, dx[n])
 
     with single_threaded_blas():
-        parallel_for(images, n_images, values=_biggest(x_shape, grad_out, w.shape,
-                                                       (h_out, w_out)))
+        parallel_for(images, n_images, values=_mult_adds(n_images, w.shape, (h_out, w_out)))
     return dx
 
 
@@ -294,6 +291,5 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
                 np.matmul(grad_grouped[n], cols_transposed, out=dw_per_image[n])
 
     with single_threaded_blas():
-        parallel_for(images, n_images, values=_biggest(x.shape, grad_out, w_shape,
-                                                       (h_out, w_out)))
+        parallel_for(images, n_images, values=_mult_adds(n_images, w_shape, (h_out, w_out)))
     return dw_per_image.sum(axis=0).reshape(w_shape)
