@@ -145,35 +145,39 @@ def conv2d_windows(x_padded, kernel_size, out_size, stride, dilation):
 
 
 def _columns(x_padded, kernel_size, out_size, stride, dilation, groups):
-    """im2col: ``cols[n, g, (c, u, v), (i, j)] = x_pad[n, g*C_g + c, i*s + u*d, j*s + v*d]``.
+    """im2col: ``cols[g, (c, u, v), (n, i, j)] = x_pad[n, g*C_g + c, i*s + u*d, j*s + v*d]``.
 
     The windows view of :func:`conv2d_windows`, with channels split into groups
-    and each window flattened into a column: shape (N, G, C_g*kH*kW, H_out*W_out).
-    A copy (a reshape of a strided view cannot be a view), ``kH*kW`` times the
-    input's size: the memory price of handing the sum to one matrix product.
+    and each window flattened into a column, the columns of all images side by
+    side: shape (G, C_g*kH*kW, N*H_out*W_out), so that one matrix product per
+    group covers the whole batch. A copy (a reshape of a strided view cannot be
+    a view), ``kH*kW`` times the input's size: the memory price of handing the
+    sum to a matrix product.
     """
     n, c_in = x_padded.shape[:2]
     windows = conv2d_windows(x_padded, kernel_size, out_size, stride, dilation)
-    return windows.reshape(n, groups, c_in // groups * kernel_size[0] * kernel_size[1],
-                           out_size[0] * out_size[1])
+    windows = windows.reshape(n, groups, c_in // groups, *kernel_size, *out_size)
+    return windows.transpose(1, 2, 3, 4, 0, 5, 6).reshape(
+        groups, c_in // groups * kernel_size[0] * kernel_size[1], n * out_size[0] * out_size[1])
 
 
 def _forward_numpy(x, w, stride, padding, dilation, groups, out_size):
-    # out[n, g] = W_g @ cols[n, g]: (F_g, C_g*kH*kW) @ (C_g*kH*kW, H_out*W_out)
+    # out[:, g] = W_g @ cols[g]: (F_g, C_g*kH*kW) @ (C_g*kH*kW, N*H_out*W_out)
     n = x.shape[0]
     c_out, _, kh, kw = w.shape
     cols = _columns(zero_pad(x, padding), (kh, kw), out_size, stride, dilation, groups)
-    out = np.matmul(w.reshape(groups, c_out // groups, -1), cols)
-    return out.reshape(n, c_out, *out_size)
+    out = np.matmul(w.reshape(groups, c_out // groups, -1), cols)      # (G, F_g, N*H*W)
+    out = out.reshape(c_out, n, *out_size).transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(out)
 
 
 def _backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, groups):
-    # dW_g = sum_n dout[n, g] @ cols[n, g]^T: the correlation of x with dout
-    n = x.shape[0]
+    # dW_g = dout[:, g] @ cols[g]^T, summed over the batch and the pixels: the
+    # correlation of x with dout
     c_out, _, kh, kw = w_shape
     cols = _columns(zero_pad(x, padding), (kh, kw), grad_out.shape[2:], stride, dilation, groups)
-    grad_grouped = grad_out.reshape(n, groups, c_out // groups, -1)
-    dw = np.matmul(grad_grouped, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+    grad_grouped = grad_out.transpose(1, 0, 2, 3).reshape(groups, c_out // groups, -1)
+    dw = np.matmul(grad_grouped, cols.transpose(0, 2, 1))             # (G, F_g, C_g*kH*kW)
     return dw.reshape(w_shape)
 
 
@@ -181,7 +185,8 @@ def _backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, group
     # dX is a convolution (the module docstring): dout with s - 1 zeros between
     # its pixels, padded by d*(k-1), correlated at stride 1 with the kernel
     # flipped in both axes and transposed in channels. That gives dX_pad, the
-    # gradient of the padded input; its centre is dX.
+    # gradient of the padded input, of which dX is the centre: so only the part
+    # of the spread dout that the centre reads is convolved.
     n, c_in, h, width = x_shape
     hp, wp = h + 2 * padding[0], width + 2 * padding[1]
     c_out, c_per_group, kh, kw = w.shape
@@ -195,9 +200,8 @@ def _backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, group
     # w_flipped[g*C_g + c, f, u, v] = w[g*F_g + f, c, kH-1-u, kW-1-v]
     w_grouped = w[:, :, ::-1, ::-1].reshape(groups, c_out // groups, c_per_group, kh, kw)
     w_flipped = w_grouped.transpose(0, 2, 1, 3, 4).reshape(c_in, c_out // groups, kh, kw)
-    dx_padded = _forward_numpy(spread, w_flipped, (1, 1), (0, 0), dilation, groups, (hp, wp))
-    return np.ascontiguousarray(dx_padded[:, :, padding[0]:padding[0] + h,
-                                          padding[1]:padding[1] + width])
+    centre = spread[:, :, padding[0]:padding[0] + h + pad_h, padding[1]:padding[1] + width + pad_w]
+    return _forward_numpy(centre, w_flipped, (1, 1), (0, 0), dilation, groups, (h, width))
 
 
 # ------------------------------------------------------------------------ public API
