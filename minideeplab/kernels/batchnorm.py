@@ -34,7 +34,7 @@ from ._threads import parallel_for
 __all__ = ["normalize_batch", "normalize", "backward"]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _total(values):
     """The sum of a float64 row (a loop: ``values.sum()`` costs the compiler far more)."""
     total = 0.0
@@ -57,8 +57,10 @@ def _normalize_batch(first, stop, x, gamma, beta, eps, out, mean, var, inv_std):
     n_batch, length = x.shape[0], x.shape[2]
     count = n_batch * length
     one = x.dtype.type(1)
+    acc = np.empty(length, dtype=np.float64)          # one row of accumulators per thread
     for c in range(first, stop):
-        acc = np.zeros(length, dtype=np.float64)
+        for k in range(length):
+            acc[k] = 0.0
         for n in range(n_batch):
             row = x[n, c]
             for k in range(length):
@@ -78,7 +80,7 @@ def _normalize_batch(first, stop, x, gamma, beta, eps, out, mean, var, inv_std):
         _normalize_channel(x, mean[c], inv_std[c], gamma[c], beta[c], c, out)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _normalize_channel(x, channel_mean, scale, weight, shift, c, out):
     """``out[n, c, k] = weight * ((x[n, c, k] - channel_mean) * scale) + shift``."""
     for n in range(x.shape[0]):
@@ -109,10 +111,13 @@ def _backward(first, stop, dout, x, mean, inv_std, gamma, training, dx, dgamma, 
     """
     n_batch, length = dout.shape[0], dout.shape[2]
     count = n_batch * length
+    accumulators = np.empty((2, length), dtype=np.float64)      # one pair per thread
+    acc_dout, acc_dout_x_hat = accumulators[0], accumulators[1]
     for c in range(first, stop):
         channel_mean, channel_inv_std = mean[c], inv_std[c]
-        acc_dout = np.zeros(length, dtype=np.float64)
-        acc_dout_x_hat = np.zeros(length, dtype=np.float64)
+        for k in range(length):
+            acc_dout[k] = 0.0
+            acc_dout_x_hat[k] = 0.0
         for n in range(n_batch):
             dout_row, x_row = dout[n, c], x[n, c]
             for k in range(length):

@@ -58,7 +58,7 @@ __all__ = ["forward", "backward_input", "backward_weight"]
 
 # ============================================================ im2col and col2im
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _inside(x_start, stride, size, count):
     """``(first, stop)``: the outputs ``j`` in ``range(count)`` whose input
     ``x_start + j*stride`` lies in ``[0, size)``; the others read the zero padding."""

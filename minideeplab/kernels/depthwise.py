@@ -55,7 +55,7 @@ __all__ = ["forward", "backward_input", "backward_weight"]  # called by kernels/
 # slicing and reshaping generate a lot of code, and the first training step waits
 # for the compiler.)
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _pad_into(plane, height, width, pad_h, pad_w, padded):
     """Copy ``plane`` (height*width values) into the centre of ``padded`` (border untouched)."""
     w_pad = width + 2 * pad_w
@@ -100,7 +100,7 @@ def depthwise_forward(first, stop, x_flat, w, height, width, pad_h, pad_w, span,
                 out_plane[i * w_out + j] = wide[i * stride_h * w_pad + j * stride_w]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _spread(grad_plane, h_out, w_out, w_pad, stride_h, stride_w, grad_wide):
     """Gradient of output (i, j) at wide position (i*sh, j*sw); zeros everywhere else."""
     for k in range(grad_wide.shape[0]):

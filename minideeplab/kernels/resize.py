@@ -42,10 +42,10 @@ def _forward(first, stop, x, row_index0, row_index1, row_weight0, row_weight1,
     """
     channels, h_in = x.shape[1], x.shape[2]
     h_out, w_out = out.shape[2], out.shape[3]
+    rows_done = np.empty((h_in, w_out), dtype=out.dtype)         # one per thread
     for plane in range(first, stop):
         n = plane // channels
         c = plane % channels
-        rows_done = np.empty((h_in, w_out), dtype=out.dtype)
         for h in range(h_in):
             x_row = x[n, c, h]
             for j in range(w_out):
@@ -75,10 +75,13 @@ def _backward(first, stop, dout, row_index0, row_index1, row_weight0, row_weight
     """
     channels, h_in = dx.shape[1], dx.shape[2]
     h_out, w_out = dout.shape[2], dout.shape[3]
+    grad_rows = np.empty((h_in, w_out), dtype=dx.dtype)          # one per thread
     for plane in range(first, stop):
         n = plane // channels
         c = plane % channels
-        grad_rows = np.zeros((h_in, w_out), dtype=dx.dtype)
+        for h in range(h_in):
+            for j in range(w_out):
+                grad_rows[h, j] = 0.0
         for i in range(h_out):
             top, bottom = row_index0[i], row_index1[i]
             weight_top, weight_bottom = row_weight0[i], row_weight1[i]
