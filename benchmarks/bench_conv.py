@@ -1,18 +1,22 @@
 """Benchmark conv2d: the NumPy reference, the Numba kernels and (when installed) PyTorch.
 
-    python benchmarks/bench_conv.py                    # every shape, all backends
-    python benchmarks/bench_conv.py --shapes S1,S4 --repeats 9 --no-numpy
+    python benchmarks/bench_conv.py                    # every shape, back to back
+    python benchmarks/bench_conv.py --shapes S1,S4 --blocks 7 --no-numpy
+    python benchmarks/bench_conv.py --cold             # the cold regime, for comparison
 
 The shapes are the convolutions DeepLabV3+ spends its time in, at batch 8 in
 float32: a dense 3x3 (S1), the ASPP's atrous 3x3 at rates 6 and 12 (S2, S3),
 depthwise 3x3 plain and atrous (S4, S5), a pointwise 1x1 (S6) and a strided
-3x3 (S7). For each we time the forward pass and forward + backward (dX and dW),
-take the median of ``--repeats`` runs after a warm-up (``--stat min``: the
-fastest run), and print milliseconds, GFLOP/s and ratios; the slow NumPy
-reference gets a third of the runs. The machine may be shared and noisy, so
-the backends are timed in interleaved rounds (numpy, numba, torch, numpy,
-numba, torch, ...): a burst of background load then slows all of them, and
-their ratios stay meaningful even when the absolute times do not.
+3x3 (S7). For each we time the forward pass and forward + backward (dX and dW)
+**back to back, as training runs them** (:mod:`minideeplab.timing`: a warm-up,
+then blocks of ``--calls`` calls of one contender, the blocks interleaved
+between contenders, the fastest block's median), with 2 threads on every
+side. ``--cold`` sleeps 0.2 s before every call instead: that regime measures
+how fast idle thread pools wake up, and is labelled as such.
+
+Beside each convolution's GFLOP/s stands the **GEMM peak**: a 1024^3 float32
+matrix product in NumPy's BLAS, timed the same way in the same run. It is the
+limit a convolution computed as matrix products can reach.
 
 Before timing, the Numba output, dX and dW are compared with PyTorch's.
 ``main(argv)`` is what ``minideeplab bench`` calls; :func:`run` returns the
@@ -22,9 +26,7 @@ measurements as a list of dicts.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,12 @@ except ImportError:  # run from a source checkout without installing
 
 from minideeplab import functional as F
 from minideeplab.geometry import conv_output_size
+from minideeplab.timing import time_interleaved
+
+THREADS = 2
+GEMM_SIZE = 1024
+# float32 through different summation orders: a few 1e-6 is agreement, 1e-3 a bug
+TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,51 @@ SHAPES = {
 }
 
 
+# ------------------------------------------------------------------ set-up
+
+def import_torch(threads=THREADS):
+    """PyTorch with ``threads`` threads, or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    return torch
+
+
+def set_threads(threads=THREADS):
+    """The Numba kernels use ``threads`` threads (our pool, see kernels/_threads.py)."""
+    from minideeplab.kernels import _threads
+
+    _threads.set_num_threads(threads)
+    return threads
+
+
+def relative_difference(a, b):
+    """``max|a - b| / max|b|``: one number for "how different", insensitive to scale."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def gemm_peak(blocks=5, calls=10, cold=False, threads=THREADS):
+    """GFLOP/s of a ``GEMM_SIZE``^3 float32 matrix product in NumPy's BLAS (``threads`` threads).
+
+    Timed like everything else (see :mod:`minideeplab.timing`); returns a dict
+    with ``gflops``, ``seconds`` and ``size``.
+    """
+    from minideeplab.kernels._threads import blas_threads
+
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((GEMM_SIZE, GEMM_SIZE)).astype(np.float32) for _ in range(2))
+    product = np.empty_like(a)
+    with blas_threads(threads):
+        timing = time_interleaved({"gemm": lambda: np.matmul(a, b, out=product)},
+                                  blocks=blocks, calls=calls, cold=cold)["gemm"]
+    return {"gflops": 2 * GEMM_SIZE**3 / timing.seconds / 1e9, "seconds": timing.seconds,
+            "size": GEMM_SIZE}
+
+
 # ------------------------------------------------------------------ the contenders
 
 def _minideeplab_runners(shape, x, w, dout, backend):
@@ -94,9 +147,7 @@ def _minideeplab_runners(shape, x, w, dout, backend):
     return forward, forward_backward
 
 
-def _torch_runners(shape, x, w, dout):
-    import torch
-
+def _torch_runners(torch, shape, x, w, dout):
     kwargs = shape.kwargs()
     x_t = torch.from_numpy(x).requires_grad_(True)
     w_t = torch.from_numpy(w).requires_grad_(True)
@@ -116,50 +167,24 @@ def _torch_runners(shape, x, w, dout):
     return forward, forward_backward
 
 
-def _import_torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(2)
-    return torch
-
-
-def _relative_difference(a, b):
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
-
-
 # ------------------------------------------------------------------------ timing
 
-SETTLE_SECONDS = 0.2
-
-def _timed(fn):
-    # Let the previous contender's idle threads stop spinning first. OpenBLAS
-    # workers busy-wait for up to ~0.1 s after their last GEMM (OpenMP ones a
-    # few ms), and on a 2-core machine that time is charged to whoever runs
-    # next: a torch conv right after a NumPy GEMM measured 10x slower after a
-    # 20 ms pause, and normal after 0.2 s.
-    time.sleep(SETTLE_SECONDS)
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+KINDS = ("forward", "forward_backward")
 
 
-def run(shape_names=None, repeats=5, include_numpy=True, include_torch=True, verbose=True,
-        stat="median"):
+def run(shape_names=None, blocks=5, calls=10, include_numpy=True, include_torch=True,
+        cold=False, verbose=True, threads=THREADS):
     """Time every requested shape; returns one dict per shape.
 
-    Keys: ``shape``, ``what``, ``gflop`` (forward), and for each backend present
-    ``<backend>_forward`` / ``<backend>_forward_backward`` in seconds (the
-    median of the timed runs, or with ``stat="min"`` the fastest, which is
-    the better estimate when other programs load the machine), plus
-    ``torch_max_rel_diff`` (Numba vs PyTorch, worst of out, dX, dW).
+    Keys: ``shape``, ``what``, ``gflop`` (forward), ``regime``, and for each
+    contender present ``<contender>_forward`` / ``<contender>_forward_backward``
+    in seconds (the fastest block's median), plus ``torch_max_rel_diff``
+    (Numba vs PyTorch, worst of out, dX, dW) and ``numpy_max_rel_diff``. The
+    slow NumPy reference gets 2 calls per block.
     """
-    summarise = {"median": statistics.median, "min": min}[stat]
     shape_names = list(SHAPES) if shape_names is None else list(shape_names)
-    torch = _import_torch() if include_torch else None
+    torch = import_torch(threads) if include_torch else None
+    set_threads(threads)
     backends = (["numpy"] if include_numpy else []) + ["numba"]
     results = []
     for name in shape_names:
@@ -173,29 +198,27 @@ def run(shape_names=None, repeats=5, include_numpy=True, include_torch=True, ver
 
         runners = {b: _minideeplab_runners(shape, x, w, dout, b) for b in backends}
         if torch is not None:
-            runners["torch"] = _torch_runners(shape, x, w, dout)
+            runners["torch"] = _torch_runners(torch, shape, x, w, dout)
         row = {"shape": name, "what": shape.what, "gflop": shape.forward_flops() / 1e9}
 
-        # warm-up: compiles the Numba kernels, fills caches, and gives the outputs to compare
-        outputs = {b: runners[b][1]() for b in runners if b != "numpy"}
-        if torch is not None:
-            row["torch_max_rel_diff"] = max(
-                _relative_difference(mine, theirs)
-                for mine, theirs in zip(outputs["numba"], outputs["torch"], strict=True))
-        for b in runners:
-            runners[b][0]()
+        # the same numbers first (this also compiles or loads the Numba kernels)
+        outputs = {b: runners[b][1]() for b in runners}
+        for other in ("torch", "numpy"):
+            if other in outputs:
+                row[f"{other}_max_rel_diff"] = max(
+                    relative_difference(mine, theirs)
+                    for mine, theirs in zip(outputs["numba"], outputs[other], strict=True))
 
-        times = {(b, kind): [] for b in runners for kind in ("forward", "forward_backward")}
-        # the NumPy reference is slow: fewer rounds of it are enough for its ratio
-        numpy_rounds = max(1, repeats // 3)
-        for round_index in range(repeats):
-            for b, (forward, forward_backward) in runners.items():
-                if b == "numpy" and round_index >= numpy_rounds:
-                    continue
-                times[(b, "forward")].append(_timed(forward))
-                times[(b, "forward_backward")].append(_timed(forward_backward))
-        for (b, kind), samples in times.items():
-            row[f"{b}_{kind}"] = summarise(samples)
+        contenders = {f"{b} {kind}": runners[b][index] for b in runners
+                      for index, kind in enumerate(KINDS)}
+        few = {f"numpy {kind}": 2 for kind in KINDS}
+        timings = time_interleaved(contenders, blocks=blocks,
+                                   calls={name: few.get(name, calls) for name in contenders},
+                                   cold=cold)
+        for label, timing in timings.items():
+            backend, kind = label.split(" ")
+            row[f"{backend}_{kind}"] = timing.seconds
+            row["regime"] = timing.regime
         results.append(row)
         if verbose:
             print(f"  {name} done", file=sys.stderr, flush=True)
@@ -204,19 +227,28 @@ def run(shape_names=None, repeats=5, include_numpy=True, include_torch=True, ver
 
 # ---------------------------------------------------------------------- printing
 
-def format_table(results):
-    """The results as a plain-text table (times in ms, ratios as 'x')."""
+def format_table(results, peak=None):
+    """The results as a plain-text table (times in ms, ratios as 'x').
+
+    ``peak`` (from :func:`gemm_peak`) adds each Numba convolution's GFLOP/s as
+    a share of the GEMM peak.
+    """
     has_numpy = any("numpy_forward" in r for r in results)
     has_torch = any("torch_forward" in r for r in results)
     lines = []
-    for kind, label, flop_factor in (("forward", "forward", 1), ("forward_backward",
-                                                                    "forward + backward", 3)):
+    if peak is not None:
+        lines += [f"GEMM peak (float32 {peak['size']}^3 matmul, NumPy's BLAS, same run): "
+                  f"{peak['gflops']:.0f} GFLOP/s", ""]
+    for kind, label, flop_factor in (("forward", "forward", 1),
+                                     ("forward_backward", "forward + backward", 3)):
         header = f"{label:<20}{'GFLOP':>7}"
         if has_numpy:
-            header += f"{'numpy ms':>11}"
-        header += f"{'numba ms':>11}{'GFLOP/s':>9}"
+            header += f"{'numpy ms':>10}"
+        header += f"{'numba ms':>10}{'GFLOP/s':>9}"
+        if peak is not None:
+            header += f"{'of peak':>9}"
         if has_torch:
-            header += f"{'torch ms':>11}{'GFLOP/s':>9}{'numba/torch':>13}"
+            header += f"{'torch ms':>10}{'GFLOP/s':>9}{'numba/torch':>13}"
         if has_numpy:
             header += f"{'numpy/numba':>13}"
         lines += [header, "-" * len(header)]
@@ -225,11 +257,13 @@ def format_table(results):
             numba = r[f"numba_{kind}"]
             line = f"{r['shape'] + ' ' + r['what']:<20.20}{gflop:>7.2f}"
             if has_numpy:
-                line += f"{r[f'numpy_{kind}'] * 1e3:>11.1f}"
-            line += f"{numba * 1e3:>11.2f}{gflop / numba:>9.1f}"
+                line += f"{r[f'numpy_{kind}'] * 1e3:>10.1f}"
+            line += f"{numba * 1e3:>10.2f}{gflop / numba:>9.1f}"
+            if peak is not None:
+                line += f"{gflop / numba / peak['gflops']:>9.0%}"
             if has_torch:
                 torch_time = r[f"torch_{kind}"]
-                line += f"{torch_time * 1e3:>11.2f}{gflop / torch_time:>9.1f}"
+                line += f"{torch_time * 1e3:>10.2f}{gflop / torch_time:>9.1f}"
                 line += f"{numba / torch_time:>12.2f}x"
             if has_numpy:
                 line += f"{r[f'numpy_{kind}'] / numba:>12.1f}x"
@@ -239,46 +273,59 @@ def format_table(results):
         worst = max(r["torch_max_rel_diff"] for r in results)
         lines.append(f"numba vs torch, worst max-abs difference / max-abs value "
                      f"(out, dX, dW, float32): {worst:.1e}")
+    else:
+        lines.append("PyTorch is not installed: no torch columns (pip install torch)")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="bench_conv", description="Time conv2d forward and backward: numpy, numba, torch.")
+        prog="bench_conv", description="Time conv2d forward and backward, back to back: "
+                                       "numpy, numba, torch; with the GEMM peak of this machine.")
     parser.add_argument("--shapes", default=",".join(SHAPES),
                         help=f"comma-separated subset of {','.join(SHAPES)} (default: all)")
-    parser.add_argument("--repeats", type=int, default=7,
-                        help="timed runs per backend after a warm-up; the median is reported")
+    parser.add_argument("--blocks", type=int, default=5,
+                        help="interleaved blocks per contender (5); the fastest block counts")
+    parser.add_argument("--calls", type=int, default=10,
+                        help="timed calls per block (10; the NumPy reference: 2); their median")
+    parser.add_argument("--cold", action="store_true",
+                        help="the cold regime: sleep 0.2 s before every call (idle thread "
+                             "pools wake up inside the timing), for comparison only")
     parser.add_argument("--no-numpy", action="store_true",
                         help="skip the (slow) NumPy reference")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
-    parser.add_argument("--stat", choices=("median", "min"), default="median",
-                        help="summary of the timed runs (min: for a machine other programs load)")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help=f"threads for Numba, PyTorch and the GEMM peak ({THREADS})")
     args = parser.parse_args(argv)
 
     names = [s.strip().upper() for s in args.shapes.split(",") if s.strip()]
     unknown = [s for s in names if s not in SHAPES]
     if unknown:
         parser.error(f"unknown shapes {unknown}; choose from {list(SHAPES)}")
-    if args.repeats < 1:
-        parser.error("--repeats must be >= 1")
+    for option in ("blocks", "calls", "threads"):
+        if getattr(args, option) < 1:
+            parser.error(f"--{option} must be >= 1")
     if not mdl.backend.numba_available():
         print("numba is not installed: nothing to benchmark", file=sys.stderr)
         return 1
 
-    results = run(names, args.repeats, include_numpy=not args.no_numpy,
-                  include_torch=not args.no_torch, stat=args.stat)
-    print(f"conv2d, float32, batch 8, {args.stat} of {args.repeats} runs "
+    peak = gemm_peak(args.blocks, args.calls, args.cold, args.threads)
+    results = run(names, args.blocks, args.calls, include_numpy=not args.no_numpy,
+                  include_torch=not args.no_torch, cold=args.cold, threads=args.threads)
+    regime = results[0]["regime"]
+    print(f"conv2d, float32, batch 8, {args.threads} threads, {regime}: the fastest of "
+          f"{args.blocks} interleaved blocks of {args.calls} calls, its median "
           f"(times in ms; ratios > 1 mean the first one is slower)\n")
     for name in names:
         s = SHAPES[name]
         print(f"  {name}: x {s.x_shape}  w {s.w_shape}  stride {s.stride}  padding {s.padding}  "
               f"dilation {s.dilation}  groups {s.groups}")
     print()
-    print(format_table(results))
-    # float32 through different summation orders: a few 1e-6 is agreement, 1e-3 a bug
-    if any(r.get("torch_max_rel_diff", 0.0) > 1e-4 for r in results):
-        print("ERROR: numba and torch disagree", file=sys.stderr)
+    print(format_table(results, peak))
+    worst = max(max(r.get("torch_max_rel_diff", 0.0), r.get("numpy_max_rel_diff", 0.0))
+                for r in results)
+    if worst > TOLERANCE:
+        print("ERROR: numba disagrees with torch or numpy", file=sys.stderr)
         return 1
     return 0
 

@@ -1,43 +1,36 @@
-"""Every performance figure in one run: speed, memory and start-up, against PyTorch.
+"""Every performance figure in one run, back to back, against PyTorch when it is installed.
 
-    python benchmarks/bench_performance.py            # about 2 minutes on 2 cores
-    python benchmarks/bench_performance.py --quick    # fewer repeats, no NumPy conv column
-    python benchmarks/bench_performance.py --smoke    # does it run? toy sizes, seconds
+    python benchmarks/bench_performance.py            # about 5 minutes on 2 cores
+    python benchmarks/bench_performance.py --quick    # fewer blocks, no NumPy conv column
     minideeplab bench performance
 
-Four parts, all float32 with 2 threads, PyTorch (when installed) as the peer:
+All float32 with 2 threads on every side, timed **back to back, as training
+runs** (:mod:`minideeplab.timing`: a warm-up, then blocks of repeated calls of
+one contender, interleaved between contenders, the fastest block's median).
+``--cold`` times the speed parts in the cold regime instead (a pause before
+every call), labelled as such. Six parts:
 
-1. **Convolutions** S1-S7 (``bench_conv.py``): forward and forward + backward,
-   NumPy reference, Numba and PyTorch, as ratios.
-2. **The model** (``bench_model.py``): forward + backward of ``DeepLabV3Plus(5)``
-   at batch 8 on 128x128, and one training step (forward, loss, backward,
-   SGD) at batch 8 and 16 on 64x64, for both backends and PyTorch. The
-   PyTorch twin gets minideeplab's weights and must give the same logits
-   before anything is timed.
-3. **Memory**: the peak resident set size (RSS) of a process that trains for
-   ``--memory-steps`` steps at batch 8, for minideeplab and for the PyTorch
-   twin, each in a fresh process; and of a forward pass of the default model
-   on one 513x513 image (eval mode), which must fit in 2 GiB. "After set-up"
-   is the RSS once the libraries are imported and the model is built: the
-   difference is what training itself costs.
-4. **Start-up**: ``import minideeplab`` in a fresh process, and the first
-   training step of a fresh process with an empty Numba cache (every kernel
-   is compiled) and with a warm one (kernels loaded from disk).
+1. **GEMM peak and convolutions** S1-S7 (``bench_conv.py``): forward and
+   forward + backward, NumPy reference, Numba and PyTorch; each convolution's
+   GFLOP/s beside the float32 GEMM peak of this machine's BLAS, measured in
+   the same run.
+2. **Training steps** (``bench_model.py``) of the default model at batch 8
+   and 16 on 64x64 images and batch 8 on 128x128: NumPy, Numba, PyTorch.
+3. **What the threads buy**: the Numba kernels on 1 thread and on 2 (our
+   pool, ``kernels/_threads.py``), a dense convolution and a training step.
+4. **Memory** and 5. **start-up** (``fresh_process.py``: each in a fresh process).
+6. **The issue's targets**: every figure above against its target and against
+   the ratios measured before this work.
 
-Speeds are measured in interleaved rounds in one process, so that background
-load slows every contender alike; read the ratios, not the milliseconds. The
-memory and start-up figures come from child processes of this script (it runs
-itself with ``--child ...``).
+Speeds are ratios measured in one run: background load slows every contender
+alike (their blocks are interleaved); read the ratios, not the milliseconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,247 +38,138 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-MEMORY_LIMIT_513 = 2 * 2**30
+import bench_conv  # noqa: E402
+import bench_model  # noqa: E402
+import fresh_process  # noqa: E402
+
+from minideeplab.timing import time_interleaved  # noqa: E402  (bench_conv found the package)
+
+# numba / torch, back to back, before this work (the table of issue 15)
+BEFORE = {"S1": 1.34, "S2": 1.73, "S3": 1.24, "S4": 0.66, "S5": 0.32, "S6": 0.50, "S7": 1.02,
+          (8, 64): 1.38, (16, 64): 1.23}
+BEFORE_NUMPY = {(8, 64): 2.6, (16, 64): 4.0}        # numpy / torch, training step
+BEFORE_FIRST_STEP = 18.0                             # seconds, empty Numba cache
+BEFORE_PEAK_MIB = 171                                # numba, training at batch 8
 
 
-# ------------------------------------------------------------ child processes
-
-def _status_bytes(field):
-    """A memory figure of this process from /proc/self/status (Linux), in bytes."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024          # the kernel reports kB
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def _peak_rss_bytes():
-    # VmHWM, the high-water mark of this process's resident memory. (Not
-    # getrusage's ru_maxrss: Linux keeps that across exec, so a child would
-    # report its parent's peak.)
-    return _status_bytes("VmHWM")
-
-
-def _current_rss_bytes():
-    return _status_bytes("VmRSS")
-
-
-def _child_train(library, batch, steps):
-    """Train ``steps`` steps at ``batch`` on 64x64 shapes; print RSS figures as JSON.
-
-    ``after_setup``: libraries imported, model built; ``after_first_step``: also
-    the first step done (Numba's kernels loaded, PyTorch's allocator warmed up).
-    """
-    from bench_model import training_step
-
-    import minideeplab as mdl
-    from minideeplab.optim import SGD
-
-    images, masks = mdl.datasets.make_shapes(batch, size=64, seed=0)
-    model = mdl.models.DeepLabV3Plus(5)
-    if library == "torch":
-        import torch
-
-        from minideeplab.interop.torch import to_torch
-
-        torch.set_num_threads(2)
-        twin = to_torch(model)
-        optimizer = torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-        images_t, masks_t = torch.from_numpy(images), torch.from_numpy(masks)
-
-        def step():
-            optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(twin(images_t), masks_t, ignore_index=255)
-            loss.backward()
-            optimizer.step()
-    else:
-        mdl.set_backend(library)
-        import numba  # noqa: F401  (imported before the baseline, like torch above)
-
-        optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-
-        def step():
-            training_step(model, optimizer, images, masks)
-
-    after_setup = _current_rss_bytes()
-    step()
-    after_first_step = _current_rss_bytes()
-    for _ in range(steps - 1):
-        step()
-    print(json.dumps({"after_setup": after_setup, "after_first_step": after_first_step,
-                      "peak": _peak_rss_bytes()}))
-
-
-def _child_forward_513():
-    """One 513x513 image through the default model in eval mode; print RSS as JSON."""
+def measure_threads(blocks, calls, cold, log):
+    """Numba on 1 and on 2 threads: S1 forward + backward and a training step at batch 8."""
     import numpy as np
 
     import minideeplab as mdl
-
-    model = mdl.models.DeepLabV3Plus(5).eval()
-    image = np.random.default_rng(0).random((1, 3, 513, 513), dtype=np.float32)
-    import numba  # noqa: F401
-
-    after_setup = _current_rss_bytes()
-    logits = model(image)
-    assert logits.shape == (1, 5, 513, 513)
-    print(json.dumps({"after_setup": after_setup, "peak": _peak_rss_bytes()}))
-
-
-def _child_first_step():
-    """Import, build and run one training step at batch 8; print the seconds as JSON."""
-    start = time.perf_counter()
-    from bench_model import training_step
-
-    import minideeplab as mdl
+    from minideeplab import functional as F
     from minideeplab.optim import SGD
 
+    shape = bench_conv.SHAPES["S1"]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape.x_shape).astype(np.float32)
+    w = (rng.standard_normal(shape.w_shape) * 0.1).astype(np.float32)
+    dout = rng.standard_normal(x.shape[:1] + shape.w_shape[:1] + x.shape[2:]).astype(np.float32)
     images, masks = mdl.datasets.make_shapes(8, size=64, seed=0)
-    model = mdl.models.DeepLabV3Plus(5)
-    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9)
-    ready = time.perf_counter()
-    training_step(model, optimizer, images, masks)
-    done = time.perf_counter()
-    print(json.dumps({"total": done - start, "step": done - ready}))
+    model = mdl.models.DeepLabV3Plus(bench_model.NUM_CLASSES)
+    optimizer = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+
+    def conv():
+        out, cache = F.conv2d_forward(x, w, None, **shape.kwargs())
+        F.conv2d_backward(dout, cache)
+
+    def step():
+        bench_model.training_step(model, optimizer, images, masks)
+
+    def on(threads, work):
+        def run():
+            bench_conv.set_threads(threads)
+            with mdl.use_backend("numba"):
+                work()
+        return run
+
+    log("threads: 1 and 2 ...")
+    timings = time_interleaved({f"{what}, {threads} thread{'s' * (threads > 1)}": on(threads, work)
+                                for what, work in (("S1 forward + backward", conv),
+                                                   ("training step 8x64", step))
+                                for threads in (1, 2)}, blocks=blocks, calls=calls, cold=cold)
+    bench_conv.set_threads(bench_conv.THREADS)
+    return {name: timing.seconds for name, timing in timings.items()}
 
 
-def _child_import():
-    start = time.perf_counter()
-    import minideeplab  # noqa: F401
-
-    print(json.dumps({"import": time.perf_counter() - start}))
-
-
-def _run_child(args, env=None):
-    """Run this script as ``--child ARGS`` in a fresh interpreter; return its JSON line."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", *map(str, args)]
-    completed = subprocess.run(command, capture_output=True, text=True,
-                               env={**os.environ, **(env or {})})
-    if completed.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{completed.stderr[-2000:]}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
-
-
-# ------------------------------------------------------------------ the parts
-
-def _mib(n_bytes):
-    return n_bytes / 2**20
-
-
-def measure_memory(steps, torch_available, log):
-    rows = []
-    contenders = ["numba", "numpy"] + (["torch"] if torch_available else [])
-    for library in contenders:
-        log(f"memory: training {steps} steps at batch 8 with {library} ...")
-        rows.append({"what": f"train batch 8, {library}",
-                     **_run_child(["train", library, 8, steps])})
-    log("memory: forward of one 513x513 image ...")
-    rows.append({"what": "forward, 1 x 513x513 (numba)", **_run_child(["forward513"])})
-    return rows
-
-
-def format_memory(rows):
-    lines = [f"{'resident memory (RSS), MiB':<32}{'after set-up':>13}{'after step 1':>13}"
-             f"{'peak':>7}{'peak - set-up':>15}", "-" * 80]
-    for r in rows:
-        first = f"{_mib(r['after_first_step']):>13.0f}" if "after_first_step" in r else f"{'-':>13}"
-        lines.append(f"{r['what']:<32}{_mib(r['after_setup']):>13.0f}{first}"
-                     f"{_mib(r['peak']):>7.0f}{_mib(r['peak'] - r['after_setup']):>15.0f}")
-    by_name = {r["what"]: r for r in rows}
-    torch_row = by_name.get("train batch 8, torch")
-    if torch_row is not None:
-        torch_growth = torch_row["peak"] - torch_row["after_setup"]
-        for library in ("numba", "numpy"):
-            mine = by_name[f"train batch 8, {library}"]
-            lines.append(f"{library}/torch, training at batch 8: peak "
-                         f"{mine['peak'] / torch_row['peak']:.2f}x; peak - set-up "
-                         f"{(mine['peak'] - mine['after_setup']) / torch_growth:.2f}x")
-    forward = by_name["forward, 1 x 513x513 (numba)"]
-    verdict = "fits" if forward["peak"] <= MEMORY_LIMIT_513 else "does NOT fit"
-    lines.append(f"513x513 forward: peak {_mib(forward['peak']):.0f} MiB, {verdict} in 2 GiB")
+def format_threads(seconds):
+    lines = [f"{'numba, fastest block median':<40}{'ms':>9}{'2 threads vs 1':>16}", "-" * 65]
+    for name, value in seconds.items():
+        line = f"{name:<40}{value * 1e3:>9.2f}"
+        if name.endswith("2 threads"):
+            one = seconds[name.replace("2 threads", "1 thread")]
+            line += f"{one / value:>15.2f}x"
+        lines.append(line)
     return "\n".join(lines)
 
 
-def measure_startup(repeats, log):
-    log("start-up: import minideeplab ...")
-    imports = [_run_child(["import"])["import"] for _ in range(repeats)]
-    with tempfile.TemporaryDirectory(prefix="minideeplab-numba-cache-") as cache_dir:
-        env = {"NUMBA_CACHE_DIR": cache_dir}
-        log("start-up: first training step, empty Numba cache (compiles every kernel) ...")
-        cold = _run_child(["first-step"], env)
-        log("start-up: first training step, warm Numba cache ...")
-        warm = [_run_child(["first-step"], env) for _ in range(repeats)]
-    return {"import": min(imports), "cold": cold,
-            "warm": min(warm, key=lambda r: r["total"])}
+def _verdict(value, target):
+    return "met" if value <= target else "NOT met"
 
 
-def format_startup(result):
-    return "\n".join([
-        f"{'start-up (fresh processes)':<52}{'seconds':>8}",
-        "-" * 60,
-        f"{'import minideeplab (fastest)':<52}{result['import']:>8.2f}",
-        f"{'first training step, empty Numba cache: whole process':<52}"
-        f"{result['cold']['total']:>8.1f}",
-        f"{'   of which the step (compiling the kernels)':<52}{result['cold']['step']:>8.1f}",
-        f"{'first training step, warm cache: whole process':<52}{result['warm']['total']:>8.2f}",
-        f"{'   of which the step (loading the kernels)':<52}{result['warm']['step']:>8.2f}",
-    ])
+def format_targets(conv_results, step_results, memory_rows, startup):
+    """The issue's targets: this run against the target and against the figures before."""
+    lines = [f"{'figure':<44}{'before':>8}{'now':>8}{'target':>9}   ", "-" * 76]
 
+    def row(what, before, now, target, unit="x"):
+        before_text = f"{before:.2f}{unit}" if before is not None else "-"
+        lines.append(f"{what:<44}{before_text:>8}{now:>7.2f}{unit}{'<= ' + format(target, 'g'):>9}"
+                     f"   {_verdict(now, target)}")
 
-def _smoke(torch, log) -> int:
-    """``--smoke``: the in-process parts once, at toy sizes (the figures mean nothing)."""
-    import bench_conv
-    import bench_model
-
-    conv_results = bench_conv.run(["S5"], 1, include_numpy=False,
-                                  include_torch=torch is not None, verbose=False)
-    model_results = [bench_model.bench_forward_backward(2, 16, 1, False, torch, log),
-                     bench_model.bench_training_step(2, 16, 1, torch, log)]
-    print("minideeplab performance, --smoke: toy sizes, one run each; the figures mean nothing\n")
-    print(bench_conv.format_table(conv_results))
-    print(bench_model.format_table(model_results))
-    print("\nmemory and start-up: not measured with --smoke (they run child processes)")
-    return 0
+    for r in conv_results:
+        if "torch_forward_backward" not in r:
+            continue
+        row(f"{r['shape']} {r['what']}: fwd+bwd numba/torch", BEFORE.get(r["shape"]),
+            r["numba_forward_backward"] / r["torch_forward_backward"], 1.0)
+        row(f"{r['shape']} {r['what']}: forward numba/torch", None,
+            r["numba_forward"] / r["torch_forward"], 1.2)
+    for r in step_results:
+        key = (r["batch"], r["size"])
+        if "torch" in r:
+            row(f"{r['what']}: numba/torch", BEFORE.get(key), r["numba"] / r["torch"], 1.0)
+            if "numpy" in r:
+                row(f"{r['what']}: numpy/torch", BEFORE_NUMPY.get(key), r["numpy"] / r["torch"],
+                    2.5)
+    if startup is not None:
+        row("first step, empty Numba cache (s, whole process)", BEFORE_FIRST_STEP,
+            startup["cold"]["total"], 8.0, "s")
+    if memory_rows is not None:
+        numba = next(r for r in memory_rows if r["what"] == "train batch 8, numba")
+        row("peak memory, training at batch 8, numba (MiB)", BEFORE_PEAK_MIB,
+            numba["peak"] / 2**20, BEFORE_PEAK_MIB, "")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="bench_performance",
-        description="Every performance figure in one run: convolutions, the model, memory "
-                    "and start-up, against PyTorch when it is installed.")
+        description="Every performance figure in one run, back to back: GEMM peak, "
+                    "convolutions, training steps, threads, memory and start-up, against "
+                    "PyTorch when it is installed.")
     parser.add_argument("--quick", action="store_true",
-                        help="3 repeats and no NumPy column in the convolution table")
-    parser.add_argument("--repeats", type=int, default=7,
-                        help="timed runs per contender (7; --quick: 3)")
+                        help="3 blocks of 5 calls, no NumPy column in the convolution table")
+    parser.add_argument("--blocks", type=int, default=None,
+                        help="interleaved blocks per contender (5; --quick: 3)")
+    parser.add_argument("--calls", type=int, default=None,
+                        help="timed calls per block (10; --quick: 5)")
+    parser.add_argument("--cold", action="store_true",
+                        help="time the speed parts in the cold regime (a pause before every "
+                             "call), for comparison only")
     parser.add_argument("--memory-steps", type=int, default=10,
                         help="training steps in the memory measurement (10)")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--smoke", action="store_true",
-                        help="the smallest run, to check that the script works: one shape, a "
-                             "toy model, no child processes (no memory or start-up figures)")
-    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+                        help="does it run? one convolution shape and a tiny training step, one "
+                             "call each, no fresh processes: seconds, and no figure to quote")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.blocks = args.calls = 1
+    blocks = args.blocks or (3 if args.quick else 5)
+    calls = args.calls or (5 if args.quick else 10)
+    if blocks < 1 or calls < 1 or args.memory_steps < 1:
+        parser.error("--blocks, --calls and --memory-steps must be >= 1")
 
-    if args.child:
-        kind, *rest = args.child
-        if kind == "train":
-            _child_train(rest[0], int(rest[1]), int(rest[2]))
-        elif kind == "forward513":
-            _child_forward_513()
-        elif kind == "first-step":
-            _child_first_step()
-        elif kind == "import":
-            _child_import()
-        else:
-            parser.error(f"unknown child {kind!r}")
-        return 0
-
-    repeats = 3 if args.quick and args.repeats == 7 else args.repeats
-    if repeats < 1 or args.memory_steps < 1:
-        parser.error("--repeats and --memory-steps must be >= 1")
-
-    import bench_conv
-    import bench_model
+    import numpy as np
 
     import minideeplab as mdl
 
@@ -296,46 +180,56 @@ def main(argv=None) -> int:
     def log(message):
         print(f"  {message}", file=sys.stderr, flush=True)
 
-    torch = None if args.no_torch else bench_model._import_torch(2)
-    bench_model._set_numba_threads(2)
-    if args.smoke:
-        return _smoke(torch, log)
+    torch = None if args.no_torch else bench_conv.import_torch()
+    bench_conv.set_threads()
     started = time.perf_counter()
-    load_before = bench_model._load()
+    load_before = bench_model.load_average()
 
-    log("1. convolutions S1-S7 ...")
-    conv_results = bench_conv.run(None, repeats, include_numpy=not args.quick,
-                                  include_torch=torch is not None)
-    log("2. the model ...")
-    model_results = [bench_model.bench_forward_backward(8, 128, repeats, True, torch, log)]
-    for batch in (8, 16):
-        model_results.append(bench_model.bench_training_step(batch, 64, repeats, torch, log,
-                                                             include_numpy=True))
-    memory_rows = measure_memory(args.memory_steps, torch is not None, log)
-    startup = measure_startup(3, log)
+    log("1. GEMM peak and convolutions S1-S7 ...")
+    peak = bench_conv.gemm_peak(blocks, calls, args.cold)
+    conv_results = bench_conv.run(["S5"] if args.smoke else None, blocks, calls,
+                                  include_numpy=not (args.quick or args.smoke),
+                                  include_torch=torch is not None, cold=args.cold)
+    log("2. training steps ...")
+    step_results = []
+    for batch, size in [(2, 16)] if args.smoke else bench_model.DEFAULT_STEPS:
+        step_results.append(bench_model.bench_training_step(batch, size, torch, log, True,
+                                                            blocks, calls, args.cold))
+        if step_results[-1].get("check_loss", 0.0) > bench_conv.TOLERANCE:
+            print(f"ERROR: minideeplab and torch losses differ by "
+                  f"{step_results[-1]['check_loss']:.1e} (relative)", file=sys.stderr)
+            return 1
+    if args.smoke:
+        print(bench_conv.format_table(conv_results, peak))
+        print(bench_model.format_table(step_results))
+        print("smoke run: one call of each, no figures to quote")
+        return 0
+    threads = measure_threads(blocks, calls, args.cold, log)
+    memory_rows = fresh_process.measure_memory(args.memory_steps, torch is not None, log)
+    startup = fresh_process.measure_startup(3, log)
 
-    print("minideeplab performance, float32, 2 threads; ratios > 1 mean the first is slower")
-    import numpy as np
-
+    regime = conv_results[0]["regime"]
+    print(f"minideeplab performance, float32, 2 threads, {regime}: the fastest of {blocks} "
+          f"interleaved blocks of {calls} calls (NumPy reference: 2), its median; "
+          f"ratios > 1 mean the first is slower")
     versions = f"numpy {np.__version__}"
-    if torch is not None:
-        versions += f", torch {torch.__version__}"
-    print(f"{versions}; {load_before} before, {bench_model._load()} after; "
+    versions += f", torch {torch.__version__}" if torch is not None else \
+        "; PyTorch is not installed: no torch figures (pip install torch)"
+    print(f"{versions}; {load_before} before, {bench_model.load_average()} after; "
           f"{os.cpu_count()} cores; {time.perf_counter() - started:.0f} s in all\n")
     print("1. conv2d, batch 8 (bench_conv.py)\n")
-    print(bench_conv.format_table(conv_results))
-    print("\n2. DeepLabV3Plus(5) (bench_model.py)\n")
-    print(bench_model.format_table(model_results))
-    print()
-    print(bench_model.format_table(model_results, "fastest"))
+    print(bench_conv.format_table(conv_results, peak))
+    print("\n2. one training step of DeepLabV3Plus(5) (bench_model.py)\n")
+    print(bench_model.format_table(step_results))
+    print("\n3. what the threads buy (our pool, kernels/_threads.py)\n")
+    print(format_threads(threads))
+    print("\n4. memory (fresh_process.py)\n")
+    print(fresh_process.format_memory(memory_rows))
+    print("\n5. start-up (fresh_process.py)\n")
+    print(fresh_process.format_startup(startup))
     if torch is not None:
-        print("\nnumpy/torch (the readable reference against PyTorch, median): " + ", ".join(
-            f"{r['what']}: {r['numpy'] / r['torch']:.1f}x" for r in model_results
-            if "numpy" in r and "torch" in r))
-    print("\n3. memory\n")
-    print(format_memory(memory_rows))
-    print("\n4. start-up\n")
-    print(format_startup(startup))
+        print("\n6. the targets of issue 15 (before: the issue's table, measured the same way)\n")
+        print(format_targets(conv_results, step_results, memory_rows, startup))
     return 0
 
 

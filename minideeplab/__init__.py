@@ -19,7 +19,8 @@ floors above it in this list, never from a floor below.
     datasets/                          shapes, digits, your own folders, augmentation, cache
     train                              the training loop (returns results, draws nothing)
     receptive_field/                   theoretical and effective fields, gridding, taps on padding
-    gradcheck, summary                 checking gradients; parameters and mult-adds per layer
+    gradcheck, summary, timing         checking gradients; parameters and mult-adds per layer;
+                                       timing code back to back, as training runs it
     ablation                           the paper's ablation: variants trained on one budget
     evaluation/                        whole images at test-time settings (OS, scales, flip,
                                        tiles), the evaluation report, the trimap curve

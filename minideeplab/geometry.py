@@ -57,7 +57,10 @@ def pair(value, name: str = "value", minimum: int | None = None) -> tuple[int, i
     is the smallest allowed entry; a ``ValueError`` naming ``name`` is raised
     below it, a ``TypeError`` for anything that is not an int or a pair of ints.
     """
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int \
+            and type(value[1]) is int:
+        result = value          # the common case first: the checks below are slow (ABCs)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
         result = (int(value), int(value))
     elif isinstance(value, (tuple, list)) and len(value) == 2 and all(
         isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value

@@ -95,23 +95,34 @@ def test_numba_equals_numpy_on_random_geometries(geometry, seed):
         assert_same_numbers(a, e, f"{name} differs for x {x_shape}, w {w_shape}, {kwargs}")
 
 
+@pytest.fixture
+def threads(monkeypatch):
+    """Set the kernels' thread count inside a test (restored afterwards); with no
+    size threshold, so that even these tiny arrays are shared among threads."""
+    monkeypatch.setattr(_threads, "MIN_PARALLEL_VALUES", 0)
+    previous = _threads.get_num_threads()
+    yield _threads.set_num_threads
+    _threads.set_num_threads(previous)
+
+
 @pytest.mark.parametrize("w_shape, kwargs", [
     ((6, 2, 3, 2), dict(stride=(2, 1), padding=(1, 2), dilation=(2, 3), groups=2)),
     ((6, 4, 1, 1), dict()),                                   # pointwise
+    ((8, 1, 3, 3), dict(padding=2, dilation=2, groups=4)),    # depthwise, multiplier 2
 ])
-def test_sharing_the_batch_among_threads_does_not_change_the_result(monkeypatch, w_shape,
-                                                                    kwargs):
-    # Big convs share their images among threads, small ones run on one thread.
-    # A threshold of 0 makes even this tiny conv take the threaded route.
+def test_sharing_the_work_among_threads_does_not_change_the_result(threads, w_shape, kwargs):
+    # Each thread takes a slice of the images (or planes) and owns their outputs:
+    # one thread and three threads (more than this batch of 5 splits evenly) give
+    # the same numbers, bit for bit.
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 4, 9, 7))
     w = rng.standard_normal(w_shape)
-    monkeypatch.setattr(_threads, "PARALLEL_MIN_MULT_ADDS", 10**18)
+    threads(1)
     one_thread = conv_both_ways("numba", x, w, **kwargs)
-    monkeypatch.setattr(_threads, "PARALLEL_MIN_MULT_ADDS", 0)
+    threads(3)
     threaded = conv_both_ways("numba", x, w, **kwargs)
     for name, a, e in zip(("out", "dx", "dw"), threaded[:3], one_thread[:3], strict=True):
-        assert_same_numbers(a, e, name)
+        assert np.array_equal(a, e), name
 
 
 def test_depthwise_dw_sums_the_whole_batch_deterministically():

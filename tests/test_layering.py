@@ -25,7 +25,7 @@ FLOORS = [
     {"datasets"},
     {"train"},
     {"receptive_field"},
-    {"gradcheck", "summary"},
+    {"gradcheck", "summary", "timing"},
     {"ablation"},
     {"evaluation"},
     {"exercises"},

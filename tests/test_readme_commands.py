@@ -34,9 +34,9 @@ TINY = {
     "predict": ["--no-overlay"],
     "summary": ["--size", "32"],
     "receptive-field": ["--size", "32"],
-    "bench conv": ["--shapes", "S5", "--repeats", "1", "--no-numpy", "--no-torch"],
-    "bench model": ["--size", "16", "--batch", "2", "--train-size", "16", "--train-batches", "2",
-                    "--repeats", "1", "--no-numpy", "--no-torch"],
+    "bench conv": ["--shapes", "S5", "--blocks", "1", "--calls", "1", "--no-numpy", "--no-torch"],
+    "bench model": ["--steps", "2x16", "--blocks", "1", "--calls", "1", "--no-numpy",
+                    "--no-torch"],
     "bench performance": ["--smoke", "--no-torch"],
 }
 

@@ -43,9 +43,15 @@ The backward pass (per channel, sums over ``n, h, w``; ``sigma = sqrt(sigma^2 + 
   .. math:: dx = \frac{\gamma}{\sigma}\Big(dout - \overline{dout}
             - \hat x\,\overline{dout\,\hat x}\Big)
 
+The cache keeps the input ``x`` with ``mu`` and ``1/sigma`` (not ``x_hat``): the
+backward pass recomputes ``x_hat = (x - mu) / sigma``, which costs a subtraction
+and a product per value, where storing ``x_hat`` would cost writing a whole
+array in the forward pass (PyTorch does the same).
+
 The NumPy code here is the reference; :mod:`minideeplab.kernels.batchnorm` has
-the same three hot loops (statistics, normalisation, backward) in Numba, with one
-channel per parallel iteration.
+the same three hot loops (normalising a training batch with its own
+statistics, normalising with given statistics, the backward pass) in Numba,
+threads sharing the channels.
 """
 
 from __future__ import annotations
@@ -66,7 +72,8 @@ __all__ = ["batch_norm2d_forward", "batch_norm2d_backward", "BatchNorm2dCache"]
 class BatchNorm2dCache:
     """What the backward pass needs from the forward pass."""
 
-    x_hat: np.ndarray       # (N, C, H, W) the normalised input
+    x: np.ndarray           # (N, C, H, W) the input
+    mean: np.ndarray        # (C,) mu: the batch's (training) or the running mean (eval)
     inv_std: np.ndarray     # (C,) 1 / sqrt(var + eps), var = batch's (training) or running (eval)
     gamma: np.ndarray       # (C,)
     training: bool          # whether mu and sigma were the batch's own (they then get gradients)
@@ -107,22 +114,26 @@ def _check_bn_args(x, gamma, beta, running_mean, running_var, training, momentum
 
 # --------------------------------------------------------------- reference hot loops
 
-def _channel_stats_numpy(x):
-    """Per-channel mean and biased variance over (N, H, W): two (C,) arrays."""
+def _normalize_numpy(x, mean, inv_std, gamma, beta):
+    """``out = gamma * x_hat + beta`` with ``x_hat = (x - mean) * inv_std``, per channel."""
+    x_hat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
+    return gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
+
+
+def _normalize_batch_numpy(x, gamma, beta, eps):
+    """Training: normalise with the batch's own statistics. ``(out, mean, var, inv_std)``.
+
+    ``mean`` and ``var`` (the biased variance) are taken per channel over (N, H, W).
+    """
     mean = x.mean(axis=(0, 2, 3))
     var = x.var(axis=(0, 2, 3))
-    return mean, var
+    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+    return _normalize_numpy(x, mean, inv_std, gamma, beta), mean, var, inv_std
 
 
-def _normalize_numpy(x, mean, inv_std, gamma, beta):
-    """``x_hat = (x - mean) * inv_std`` and ``out = gamma * x_hat + beta``, per channel."""
-    x_hat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
-    out = gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
-    return out, x_hat
-
-
-def _backward_numpy(dout, x_hat, gamma, inv_std, training):
+def _backward_numpy(dout, x, mean, inv_std, gamma, training):
     """``(dx, dgamma, dbeta)``; see the module docstring for the derivation."""
+    x_hat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
     dbeta = dout.sum(axis=(0, 2, 3))
     dgamma = (dout * x_hat).sum(axis=(0, 2, 3))
     scale = (gamma * inv_std)[None, :, None, None]
@@ -148,11 +159,11 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training, mo
     Returns ``(out, cache)`` for :func:`batch_norm2d_backward`.
     """
     _check_bn_args(x, gamma, beta, running_mean, running_var, training, momentum, eps)
-    channel_stats = hot_loop("batchnorm", "channel_stats", _channel_stats_numpy)
-    normalize = hot_loop("batchnorm", "normalize", _normalize_numpy)
     x = np.ascontiguousarray(x)
+    gamma, beta = np.ascontiguousarray(gamma), np.ascontiguousarray(beta)
     if training:
-        mean, var = channel_stats(x)
+        normalize_batch = hot_loop("batchnorm", "normalize_batch", _normalize_batch_numpy)
+        out, mean, var, inv_std = normalize_batch(x, gamma, beta, eps)
         values_per_channel = x.shape[0] * x.shape[2] * x.shape[3]
         unbiased_var = var * (values_per_channel / (values_per_channel - 1))
         # in place, so the caller's (the layer's) buffers see the update
@@ -161,11 +172,11 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training, mo
         running_var *= 1.0 - momentum
         running_var += momentum * unbiased_var
     else:
-        mean, var = running_mean, running_var
-    inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-    out, x_hat = normalize(x, np.ascontiguousarray(mean, dtype=x.dtype), inv_std,
-                           np.ascontiguousarray(gamma), np.ascontiguousarray(beta))
-    cache = BatchNorm2dCache(x_hat, inv_std, np.array(gamma, copy=True), bool(training))
+        normalize = hot_loop("batchnorm", "normalize", _normalize_numpy)
+        mean = np.array(running_mean, dtype=x.dtype)       # a copy: training may update it
+        inv_std = (1.0 / np.sqrt(running_var + eps)).astype(x.dtype)
+        out = normalize(x, mean, inv_std, gamma, beta)
+    cache = BatchNorm2dCache(x, mean, inv_std, np.array(gamma, copy=True), bool(training))
     return out, cache
 
 
@@ -175,7 +186,7 @@ def batch_norm2d_backward(dout, cache: BatchNorm2dCache):
     ``dx`` is shaped like x, ``dgamma`` and ``dbeta`` like gamma (C,). Works for
     both modes: in eval the running statistics are constants.
     """
-    check_grad(dout, cache.x_hat.shape, cache.x_hat.dtype)
+    check_grad(dout, cache.x.shape, cache.x.dtype)
     dout = np.ascontiguousarray(dout)
     backward = hot_loop("batchnorm", "backward", _backward_numpy)
-    return backward(dout, cache.x_hat, cache.gamma, cache.inv_std, cache.training)
+    return backward(dout, cache.x, cache.mean, cache.inv_std, cache.gamma, cache.training)

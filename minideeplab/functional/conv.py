@@ -31,8 +31,11 @@ The backward pass, read off the same sum:
   dX_pad gives dX.
 * ``db[f] = sum_{n,i,j} dout[n, f, i, j]``.
 
-The NumPy code below is the reference: readable and vectorised (the only
-Python loop runs over the ``kH*kW`` kernel taps, never over pixels). The
+The NumPy code below is the reference: readable and vectorised, with no
+Python loop. The forward pass copies every input window into a column
+(*im2col*, from the strided view :func:`conv2d_windows`) and multiplies by
+the weights in one matrix product; dW is one matrix product with the same
+columns; dX is computed as the transposed convolution above, by the forward pass. The
 Numba backend (:mod:`minideeplab.kernels.conv`) implements the same three hot
 loops (forward, dX, dW) and must give the same numbers.
 """
@@ -56,8 +59,7 @@ __all__ = ["conv2d_forward", "conv2d_backward", "Conv2dCache", "conv2d_windows",
 class Conv2dCache:
     """What the backward pass needs from the forward pass."""
 
-    x_shape: tuple          # (N, C_in, H, W) before padding
-    x_padded: np.ndarray    # (N, C_in, H + 2ph, W + 2pw)
+    x: np.ndarray           # (N, C_in, H, W), not padded (each hot loop pads what it reads)
     w: np.ndarray           # (C_out, C_in // groups, kH, kW)
     has_bias: bool
     stride: tuple
@@ -142,46 +144,64 @@ def conv2d_windows(x_padded, kernel_size, out_size, stride, dilation):
     )
 
 
-def _forward_numpy(x_padded, w, stride, dilation, groups, out_size):
+def _columns(x_padded, kernel_size, out_size, stride, dilation, groups):
+    """im2col: ``cols[g, (c, u, v), (n, i, j)] = x_pad[n, g*C_g + c, i*s + u*d, j*s + v*d]``.
+
+    The windows view of :func:`conv2d_windows`, with channels split into groups
+    and each window flattened into a column, the columns of all images side by
+    side: shape (G, C_g*kH*kW, N*H_out*W_out), so that one matrix product per
+    group covers the whole batch. A copy (a reshape of a strided view cannot be
+    a view), ``kH*kW`` times the input's size: the memory price of handing the
+    sum to a matrix product.
+    """
     n, c_in = x_padded.shape[:2]
-    c_out, c_per_group, kh, kw = w.shape
-    windows = conv2d_windows(x_padded, (kh, kw), out_size, stride, dilation)
-    # split channels into groups: a view, no copy
-    windows = windows.reshape(n, groups, c_per_group, kh, kw, *out_size)
-    w_grouped = w.reshape(groups, c_out // groups, c_per_group, kh, kw)
-    out = np.einsum("ngcuvij,gfcuv->ngfij", windows, w_grouped, optimize=True)
-    return np.ascontiguousarray(out.reshape(n, c_out, *out_size))
+    windows = conv2d_windows(x_padded, kernel_size, out_size, stride, dilation)
+    windows = windows.reshape(n, groups, c_in // groups, *kernel_size, *out_size)
+    return windows.transpose(1, 2, 3, 4, 0, 5, 6).reshape(
+        groups, c_in // groups * kernel_size[0] * kernel_size[1], n * out_size[0] * out_size[1])
 
 
-def _backward_weight_numpy(grad_out, x_padded, w_shape, stride, dilation, groups):
-    n = x_padded.shape[0]
-    c_out, c_per_group, kh, kw = w_shape
-    out_size = grad_out.shape[2:]
-    windows = conv2d_windows(x_padded, (kh, kw), out_size, stride, dilation)
-    windows = windows.reshape(n, groups, c_per_group, kh, kw, *out_size)
-    grad_grouped = grad_out.reshape(n, groups, c_out // groups, *out_size)
-    dw = np.einsum("ngfij,ngcuvij->gfcuv", grad_grouped, windows, optimize=True)
+def _forward_numpy(x, w, stride, padding, dilation, groups, out_size):
+    # out[:, g] = W_g @ cols[g]: (F_g, C_g*kH*kW) @ (C_g*kH*kW, N*H_out*W_out)
+    n = x.shape[0]
+    c_out, _, kh, kw = w.shape
+    cols = _columns(zero_pad(x, padding), (kh, kw), out_size, stride, dilation, groups)
+    out = np.matmul(w.reshape(groups, c_out // groups, -1), cols)      # (G, F_g, N*H*W)
+    out = out.reshape(c_out, n, *out_size).transpose(1, 0, 2, 3)
+    return np.ascontiguousarray(out)
+
+
+def _backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, groups):
+    # dW_g = dout[:, g] @ cols[g]^T, summed over the batch and the pixels: the
+    # correlation of x with dout
+    c_out, _, kh, kw = w_shape
+    cols = _columns(zero_pad(x, padding), (kh, kw), grad_out.shape[2:], stride, dilation, groups)
+    grad_grouped = grad_out.transpose(1, 0, 2, 3).reshape(groups, c_out // groups, -1)
+    dw = np.matmul(grad_grouped, cols.transpose(0, 2, 1))             # (G, F_g, C_g*kH*kW)
     return dw.reshape(w_shape)
 
 
-def _backward_input_numpy(grad_out, w, x_padded_shape, stride, dilation, groups):
-    n, c_in, hp, wp = x_padded_shape
+def _backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, groups):
+    # dX is a convolution (the module docstring): dout with s - 1 zeros between
+    # its pixels, padded by d*(k-1), correlated at stride 1 with the kernel
+    # flipped in both axes and transposed in channels. That gives dX_pad, the
+    # gradient of the padded input, of which dX is the centre: so only the part
+    # of the spread dout that the centre reads is convolved.
+    n, c_in, h, width = x_shape
+    hp, wp = h + 2 * padding[0], width + 2 * padding[1]
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = grad_out.shape[2:]
-    grad_grouped = grad_out.reshape(n, groups, c_out // groups, h_out, w_out)
-    w_grouped = w.reshape(groups, c_out // groups, c_per_group, kh, kw)
-    dx_padded = np.zeros(x_padded_shape, dtype=grad_out.dtype)
-    dx_grouped = dx_padded.reshape(n, groups, c_per_group, hp, wp)
-    for u in range(kh):
-        for v in range(kw):
-            # every output (i, j) read x_pad[i*s + u*d, j*s + v*d] through tap (u, v):
-            # send its gradient back to exactly those pixels (a strided slice).
-            rows = slice(u * dilation[0], u * dilation[0] + stride[0] * (h_out - 1) + 1, stride[0])
-            cols = slice(v * dilation[1], v * dilation[1] + stride[1] * (w_out - 1) + 1, stride[1])
-            dx_grouped[:, :, :, rows, cols] += np.einsum(
-                "ngfij,gfc->ngcij", grad_grouped, w_grouped[:, :, :, u, v], optimize=True
-            )
-    return dx_padded
+    pad_h, pad_w = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
+    # dout spread out by the stride, with d*(k-1) zeros around it (and zeros for
+    # the last rows / columns of x_pad when no window reached them)
+    spread = np.zeros((n, c_out, hp + pad_h, wp + pad_w), dtype=grad_out.dtype)
+    spread[:, :, pad_h:pad_h + stride[0] * (h_out - 1) + 1:stride[0],
+           pad_w:pad_w + stride[1] * (w_out - 1) + 1:stride[1]] = grad_out
+    # w_flipped[g*C_g + c, f, u, v] = w[g*F_g + f, c, kH-1-u, kW-1-v]
+    w_grouped = w[:, :, ::-1, ::-1].reshape(groups, c_out // groups, c_per_group, kh, kw)
+    w_flipped = w_grouped.transpose(0, 2, 1, 3, 4).reshape(c_in, c_out // groups, kh, kw)
+    centre = spread[:, :, padding[0]:padding[0] + h + pad_h, padding[1]:padding[1] + width + pad_w]
+    return _forward_numpy(centre, w_flipped, (1, 1), (0, 0), dilation, groups, (h, width))
 
 
 # ------------------------------------------------------------------------ public API
@@ -196,13 +216,12 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     stride, padding, dilation, groups, out_shape = _check_conv_args(
         x, w, b, stride, padding, dilation, groups
     )
-    x_padded = zero_pad(x, padding)
+    x = np.ascontiguousarray(x)
     forward = hot_loop("conv", "forward", _forward_numpy)
-    out = forward(x_padded, np.ascontiguousarray(w), stride, dilation, groups, out_shape[2:])
+    out = forward(x, np.ascontiguousarray(w), stride, padding, dilation, groups, out_shape[2:])
     if b is not None:
         out += b[None, :, None, None]
-    cache = Conv2dCache(x.shape, x_padded, w, b is not None, stride, padding, dilation, groups,
-                        out_shape)
+    cache = Conv2dCache(x, w, b is not None, stride, padding, dilation, groups, out_shape)
     return out, cache
 
 
@@ -216,14 +235,8 @@ def conv2d_backward(dout, cache: Conv2dCache):
     dout = np.ascontiguousarray(dout)
     backward_weight = hot_loop("conv", "backward_weight", _backward_weight_numpy)
     backward_input = hot_loop("conv", "backward_input", _backward_input_numpy)
-    dw = backward_weight(dout, cache.x_padded, cache.w.shape, cache.stride, cache.dilation,
-                         cache.groups)
-    dx_padded = backward_input(dout, np.ascontiguousarray(cache.w), cache.x_padded.shape,
-                               cache.stride, cache.dilation, cache.groups)
-    ph, pw = cache.padding
-    h, width = cache.x_shape[2:]
-    dx = dx_padded[:, :, ph:ph + h, pw:pw + width]
-    if ph or pw:
-        dx = np.ascontiguousarray(dx)
+    geometry = (cache.stride, cache.padding, cache.dilation, cache.groups)
+    dw = backward_weight(dout, cache.x, cache.w.shape, *geometry)
+    dx = backward_input(dout, np.ascontiguousarray(cache.w), cache.x.shape, *geometry)
     db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw, db

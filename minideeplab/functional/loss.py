@@ -42,6 +42,7 @@ import numpy as np
 
 from ..errors import InputError, InputTypeError
 from ._checks import check_array
+from ._dispatch import hot_loop
 
 __all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
            "SoftmaxCrossEntropyCache", "IGNORE_INDEX"]
@@ -83,6 +84,33 @@ def _check_loss_args(logits, target, ignore_index, weight):
             raise InputError(f"weight must hold finite class weights >= 0, got {weight}")
 
 
+# --------------------------------------------------------------- reference hot loops
+
+def _forward_numpy(logits, labels, pixel_weight):
+    """``(sum of pixel_weight * -log softmax(logits)[label], softmax probabilities)``.
+
+    ``labels`` and ``pixel_weight`` are (N, H, W); the sum is a Python float.
+    """
+    # log-softmax with the maximum subtracted: every exponent <= 0
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_sum_exp = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = shifted - log_sum_exp
+    true_log_prob = np.take_along_axis(log_probs, labels[:, None], axis=1)[:, 0]
+    weighted_sum = float(-(true_log_prob * pixel_weight).sum(dtype=np.float64))
+    return weighted_sum, np.exp(log_probs)
+
+
+def _backward_numpy(probs, labels, pixel_weight, scale):
+    """``scale * pixel_weight * (probs - one_hot(labels))``, shaped like ``probs``."""
+    dlogits = probs.copy()
+    true_prob = np.take_along_axis(dlogits, labels[:, None], axis=1)
+    np.put_along_axis(dlogits, labels[:, None], true_prob - 1, axis=1)     # softmax - one_hot
+    dlogits *= (pixel_weight * probs.dtype.type(scale))[:, None]
+    return dlogits
+
+
+# ------------------------------------------------------------------------ public API
+
 def softmax_cross_entropy_forward(logits, target, ignore_index=IGNORE_INDEX, weight=None):
     """Mean cross-entropy of ``logits`` (N, C, H, W) against labels ``target`` (N, H, W).
 
@@ -103,23 +131,17 @@ def softmax_cross_entropy_forward(logits, target, ignore_index=IGNORE_INDEX, wei
                          f"ignore_index={ignore_index}: {shown} ({int(bad.sum())} pixels)")
     safe_labels = np.where(valid, labels, 0).astype(np.intp)   # any class works: weight 0
 
-    # log-softmax with the maximum subtracted: every exponent <= 0
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_sum_exp = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    log_probs = shifted - log_sum_exp
-    true_log_prob = np.take_along_axis(log_probs, safe_labels[:, None], axis=1)[:, 0]
-
     if weight is None:
         pixel_weight = valid.astype(logits.dtype)
     else:
         pixel_weight = np.where(valid, weight.astype(logits.dtype)[safe_labels],
                                 np.zeros((), dtype=logits.dtype))
     total_weight = float(pixel_weight.sum(dtype=np.float64))
-    if total_weight == 0.0:
-        loss = 0.0                 # every pixel ignored: no signal, not 0/0
-    else:
-        loss = float(-(true_log_prob * pixel_weight).sum(dtype=np.float64) / total_weight)
-    cache = SoftmaxCrossEntropyCache(np.exp(log_probs), safe_labels, pixel_weight, total_weight)
+    forward = hot_loop("loss", "forward", _forward_numpy)
+    weighted_sum, probs = forward(np.ascontiguousarray(logits), safe_labels, pixel_weight)
+    # every pixel ignored: no signal, a loss of 0 (not 0/0)
+    loss = 0.0 if total_weight == 0.0 else weighted_sum / total_weight
+    cache = SoftmaxCrossEntropyCache(probs, safe_labels, pixel_weight, total_weight)
     return loss, cache
 
 
@@ -133,13 +155,8 @@ def softmax_cross_entropy_backward(dloss, cache: SoftmaxCrossEntropyCache):
         dloss = dloss.item()
     if not isinstance(dloss, numbers.Real) or isinstance(dloss, bool):
         raise InputTypeError(f"dloss must be a real number (usually 1.0), got {dloss!r}")
-    probs = cache.probs
     if cache.total_weight == 0.0:
-        return np.zeros_like(probs)
-    labels = cache.target[:, None]
-    dlogits = probs.copy()
-    true_prob = np.take_along_axis(dlogits, labels, axis=1)
-    np.put_along_axis(dlogits, labels, true_prob - 1, axis=1)       # softmax - one_hot
-    scale = cache.pixel_weight * probs.dtype.type(dloss / cache.total_weight)
-    dlogits *= scale[:, None]
-    return dlogits
+        return np.zeros_like(cache.probs)
+    backward = hot_loop("loss", "backward", _backward_numpy)
+    return backward(cache.probs, cache.target, cache.pixel_weight,
+                    float(dloss) / cache.total_weight)

@@ -1,57 +1,182 @@
-"""All the threading machinery of the Numba backend, in one room (a first read can skip it).
+"""All the threading of the Numba backend, in one room (a first read can skip it).
 
-What happens here, and nothing of it changes a result, only the speed:
+**One mechanism: slices of the work, one per thread.** Every kernel is a plain
+``@njit(nogil=True)`` loop over a range of tasks ``for task in range(first,
+stop)`` (a task is an image, an ``(image, channel)`` plane, a channel or an
+element, whichever the kernel owns). :func:`parallel_for` cuts
+``range(n_tasks)`` into one contiguous slice per thread, runs the slices at
+the same time (the calling thread takes the first, a small pool of our own
+threads the others) and waits for all of them. ``nogil`` kernels and NumPy's
+matrix products release Python's lock, so the slices really run in parallel;
+a task writes only outputs it owns, so no two slices write the same memory.
 
-1. **Numba's threading layer.** Numba can run ``prange`` loops on OpenMP, TBB or
-   its own "workqueue". OpenMP starts a parallel loop in about 5 microseconds,
-   the workqueue in about 110 (measured on a 2-core machine: a BatchNorm kernel
-   on a 16x64x1x1 batch took 5 and 112 microseconds). A training step of the
-   default model makes about 200 parallel calls on small feature maps, so the
-   workqueue alone cost 50 ms of a 120 ms step. When this module is imported
-   (every kernel module imports it before its first ``prange``), OpenMP is put
-   first in Numba's order of preference (TBB next, the workqueue last). A layer
-   the user chose with ``NUMBA_THREADING_LAYER`` is kept. This is the only
-   setting of another library that importing the kernels changes.
+Why our own pool and not Numba's ``prange`` (OpenMP), which this package used
+before:
 
-2. **OpenBLAS threads.** NumPy's matrix products run in OpenBLAS, which keeps
-   its own threads spinning after each call, ready for the next one; OpenMP
-   does the same with the Numba threads. Two pools that both spin on two cores
-   take turns on them (one training step measured 57 ms with one OpenBLAS
-   thread and 1.3-1.6 s with two on a busy machine). So while a convolution
-   kernel runs, OpenBLAS is asked for one thread (:func:`blas_threads`), and the
-   previous number is restored afterwards: the user's own NumPy code outside
-   our calls keeps whatever OpenBLAS had.
+* **Idle threads sleep.** OpenMP's threads keep spinning after each parallel
+  loop, ready for the next one. On an idle machine that saves a few
+  microseconds per loop; on a machine other programs use (a laptop, a shared
+  server) a spinning thread takes a core from someone, and a loop that waits
+  for a thread the scheduler put aside waits a whole time slice: a
+  two-element ``prange`` loop measured 2.6 us at best but 13-16 ms at the
+  median on a busy 2-core machine, where handing a slice to our pool took
+  15-20 us. A training step makes about 250 parallel calls.
+* **One pool for everything.** The convolutions' matrix products (OpenBLAS,
+  through NumPy) run on the same threads as the loops, so two pools never
+  compete for the cores.
+* **Faster compiling.** A serial kernel compiles in a fraction of the time of
+  a ``parallel=True`` one (Numba writes and compiles an extra function per
+  ``prange`` loop); the first training step with an empty cache waits for
+  every kernel (14 CPU seconds before, 6 now).
 
-3. **Sharing images among threads.** With OpenBLAS single-threaded, a big
-   convolution shares its batch among Python threads instead
-   (:func:`share_images`): each thread takes a contiguous slice of the images
-   and does all the work for it (im2col, GEMM, col2im). NumPy and the ``nogil``
-   kernels release Python's lock, so the slices run at the same time, and no
-   two threads write the same output.
+**One threshold.** Handing a slice to another thread and waiting for it costs
+about 15 microseconds, as much as a kernel needs for some 30 000 values. So a
+call that computes fewer than :data:`MIN_PARALLEL_VALUES` values (or, for a
+convolution, multiply-adds) runs on the calling thread alone (PyTorch's
+element-wise loops use the same grain, 32768). ``benchmarks/bench_performance.py``
+shows what the threshold buys on a training step (its section 3).
 
-4. **The size threshold.** Below :data:`PARALLEL_MIN_MULT_ADDS` multiply-adds
-   (about a millisecond of work on one core) a convolution stays on the calling
-   thread: waking another thread costs tens of microseconds, and right after a
-   ``prange`` loop OpenMP's threads are still spinning on the other core, so a
-   third thread would have to push one of them aside first. The small convs of
-   a 64x64 training batch stay below it (sharing them measured no faster); the
-   convs of big maps go above it and run about twice as fast.
+**OpenBLAS on one thread.** NumPy's matrix products run in OpenBLAS, which
+has threads of its own. Our slices already keep every core busy, so while a
+convolution runs, OpenBLAS is asked for one thread (:func:`single_threaded_blas`)
+and the previous number is restored afterwards: the user's own NumPy code
+outside our calls keeps whatever OpenBLAS had.
+
+**How many threads.** As many as the process may use (``os.sched_getaffinity``),
+or ``MINIDEEPLAB_NUM_THREADS``, or :func:`set_num_threads`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from concurrent.futures import ThreadPoolExecutor
+import os
+import threading
 
-import numba
+from ..errors import InputError
 
-__all__ = ["blas_threads", "single_threaded_blas", "share_images", "PARALLEL_MIN_MULT_ADDS"]
+__all__ = ["parallel_for", "set_num_threads", "get_num_threads", "MIN_PARALLEL_VALUES",
+           "blas_threads", "single_threaded_blas"]
 
-# ------------------------------------------------------------------ 1. threading layer
+MIN_PARALLEL_VALUES = 32768
 
-if numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
+
+# ------------------------------------------------------------- 1. the thread pool
+
+def _default_threads() -> int:
+    requested = os.environ.get("MINIDEEPLAB_NUM_THREADS", "").strip()
+    if requested:
+        if not requested.isdigit() or int(requested) < 1:
+            raise InputError(f"MINIDEEPLAB_NUM_THREADS must be a positive int, got {requested!r}")
+        return int(requested)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                     # not on Linux
+        return os.cpu_count() or 1
+
+
+_threads = _default_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads (the calling one included) for every kernel from now on."""
+    global _threads
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InputError(f"n must be a positive int, got {n!r}")
+    _threads = n
+
+
+def get_num_threads() -> int:
+    """The number of threads the kernels use (the calling one included)."""
+    return _threads
+
+
+class _Worker:
+    """One thread of the pool: sleeps until it is handed a slice, runs it, says it is done.
+
+    Two locks, both held while the worker is idle: the caller releases ``go``
+    to start a slice; the worker releases ``done`` when the slice is over.
+    """
+
+    def __init__(self, name):
+        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
+        self._job = self._error = None
+        threading.Thread(target=self._loop, name=name, daemon=True).start()
+
+    def start(self, kernel, first, stop, args):
+        self._job = (kernel, first, stop, args)
+        self._go.release()
+
+    def wait(self):
+        """Wait for the slice; raise its error, if it had one."""
+        self._done.acquire()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def _loop(self):
+        while True:
+            self._go.acquire()                   # sleeps here between slices
+            kernel, first, stop, args = self._job
+            try:
+                kernel(first, stop, *args)
+            except BaseException as error:       # handed to the caller by wait()
+                self._error = error
+            self._job = None
+            self._done.release()
+
+
+_workers = []
+_pool_lock = threading.Lock()    # one parallel_for at a time uses the workers
+
+
+def _forget_workers_after_fork():
+    # a forked child has none of the parent's threads: start new ones when needed
+    global _pool_lock
+    _workers.clear()
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers_after_fork)
+
+
+def parallel_for(kernel, n_tasks: int, *args, values: int) -> None:
+    """Run ``kernel(first, stop, *args)`` on slices of ``range(n_tasks)``, one per thread.
+
+    The slices are contiguous and as equal as possible; the calling thread
+    runs the first one, the pool's threads the others, and the call returns
+    when all are done. ``values`` measures the work: the number of values the
+    call computes (for a convolution, its multiply-adds). Below
+    :data:`MIN_PARALLEL_VALUES` the call runs as one slice on the calling
+    thread (so does a call made while another thread is using the pool). An
+    error in any slice is raised here, after every slice has finished.
+    """
+    parts = min(n_tasks, _threads) if values >= MIN_PARALLEL_VALUES else 1
+    if parts <= 1 or not _pool_lock.acquire(blocking=False):
+        kernel(0, n_tasks, *args)
+        return
+    try:
+        while len(_workers) < parts - 1:
+            _workers.append(_Worker(f"minideeplab-{len(_workers) + 1}"))
+        bounds = [n_tasks * part // parts for part in range(parts + 1)]
+        for part in range(1, parts):
+            _workers[part - 1].start(kernel, bounds[part], bounds[part + 1], args)
+        try:
+            kernel(bounds[0], bounds[1], *args)
+        finally:
+            errors = []
+            for worker in _workers[:parts - 1]:
+                try:
+                    worker.wait()
+                except BaseException as error:
+                    errors.append(error)
+        if errors:
+            raise errors[0]
+    finally:
+        _pool_lock.release()
 
 
 # ------------------------------------------------------------------ 2. OpenBLAS threads
@@ -69,8 +194,6 @@ def _openblas_functions():
     Looked up once (it reads /proc/self/maps), then remembered.
     """
     import ctypes
-
-    import numpy  # noqa: F401  (makes sure NumPy's BLAS is loaded)
 
     try:
         with open("/proc/self/maps") as maps:
@@ -102,6 +225,9 @@ def blas_threads(n: int = 1):
         return
     get, set_ = functions
     previous = int(get())
+    if previous == n:
+        yield
+        return
     set_(int(n))
     try:
         yield
@@ -114,33 +240,3 @@ def single_threaded_blas():
     """Run the block with one OpenBLAS thread (see :func:`blas_threads`)."""
     with blas_threads(1):
         yield
-
-
-# ------------------------------------------------- 3. and 4. sharing images, threshold
-
-PARALLEL_MIN_MULT_ADDS = 32_000_000
-_pool = None
-
-
-def share_images(work, n_images: int, mult_adds: int) -> None:
-    """Run ``work(first, stop)`` over ``range(n_images)``, in slices, one slice per thread.
-
-    Convolutions of fewer than :data:`PARALLEL_MIN_MULT_ADDS` multiply-adds run
-    as one slice on the calling thread. Either way OpenBLAS is single-threaded
-    meanwhile (see the module docstring). Errors of a worker thread are raised here.
-    """
-    global _pool
-    threads = numba.get_num_threads()          # follows numba.set_num_threads
-    parts = min(n_images, threads) if mult_adds >= PARALLEL_MIN_MULT_ADDS else 1
-    bounds = [n_images * part // parts for part in range(parts + 1)]
-    with single_threaded_blas():
-        if parts == 1:
-            work(0, n_images)
-            return
-        if _pool is None:
-            _pool = ThreadPoolExecutor(numba.config.NUMBA_NUM_THREADS - 1,
-                                       thread_name_prefix="minideeplab")
-        futures = [_pool.submit(work, bounds[part], bounds[part + 1]) for part in range(1, parts)]
-        work(bounds[0], bounds[1])         # this thread takes the first slice
-        for future in futures:
-            future.result()                # waits; re-raises an error of that thread

@@ -1,9 +1,12 @@
 """Numba twins of BatchNorm2d's hot loops (see :mod:`minideeplab.functional.batchnorm`).
 
 Same signatures and the same numbers as the NumPy reference. Every loop nest
-runs one channel per parallel iteration: a channel owns its statistics, its
-slice of ``out`` / ``x_hat`` / ``dx`` and its entries of ``dgamma`` / ``dbeta``,
-so no two iterations ever write the same memory.
+runs over channels, and each thread takes a slice of them
+(``_threads.parallel_for``): a channel owns its statistics, its part of
+``out`` / ``dx`` and its entries of ``dgamma`` / ``dbeta``, so no two threads
+ever write the same memory. A training batch is normalised in one call per
+channel: its statistics, then its output, while the channel's values are
+still in the cache.
 
 The kernels see each ``(n, c)`` image plane as one flat row of ``L = H*W``
 values (``x.reshape(N, C, L)``, a view). Two habits make the loops fast:
@@ -24,83 +27,108 @@ values (``x.reshape(N, C, L)``, a view). Two habits make the loops fast:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from . import _threads  # noqa: F401  (chooses the threading layer before any prange)
+from ._threads import parallel_for
 
-__all__ = ["channel_stats", "normalize", "backward"]
+__all__ = ["normalize_batch", "normalize", "backward"]
 
 
-@njit(cache=True, parallel=True)
-def _channel_stats(x, mean, var):
-    """``x`` (N, C, L). Two passes, so no cancellation in the variance::
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _total(values):
+    """The sum of a float64 row (a loop: ``values.sum()`` costs the compiler far more)."""
+    total = 0.0
+    for k in range(values.shape[0]):
+        total += values[k]
+    return total
 
-        for c in prange(C):
-            mean[c] = sum_{n,k} x[n,c,k] / M
-            var[c]  = sum_{n,k} (x[n,c,k] - mean[c])^2 / M          (M = N*L)
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _normalize_batch(first, stop, x, gamma, beta, eps, out, mean, var, inv_std):
+    """Training: ``x``, ``out`` (N, C, L). Two passes for the statistics (no
+    cancellation in the variance), a third writes ``out``::
+
+        for c in range(first, stop):                             # this thread's channels
+            mean[c]    = sum_{n,k} x[n,c,k] / M                   (M = N*L)
+            var[c]     = sum_{n,k} (x[n,c,k] - mean[c])^2 / M
+            inv_std[c] = 1 / sqrt(var[c] + eps)
+            out[n,c,k] = gamma[c] * (x[n,c,k] - mean[c]) * inv_std[c] + beta[c]
     """
-    n_batch, channels, length = x.shape
+    n_batch, length = x.shape[0], x.shape[2]
     count = n_batch * length
-    for c in prange(channels):
-        acc = np.zeros(length, dtype=np.float64)
+    one = x.dtype.type(1)
+    acc = np.empty(length, dtype=np.float64)          # one row of accumulators per thread
+    for c in range(first, stop):
+        for k in range(length):
+            acc[k] = 0.0
         for n in range(n_batch):
             row = x[n, c]
             for k in range(length):
                 acc[k] += row[k]
-        channel_mean = acc.sum() / count
-        acc[:] = 0.0
+        channel_mean = _total(acc) / count
+        for k in range(length):
+            acc[k] = 0.0
         for n in range(n_batch):
             row = x[n, c]
             for k in range(length):
                 centred = row[k] - channel_mean
                 acc[k] += centred * centred
         mean[c] = channel_mean
-        var[c] = acc.sum() / count
+        var[c] = _total(acc) / count
+        # in x's dtype, as the reference computes it: 1 / sqrt(var + eps)
+        inv_std[c] = one / np.sqrt(var[c] + x.dtype.type(eps))
+        _normalize_channel(x, mean[c], inv_std[c], gamma[c], beta[c], c, out)
 
 
-@njit(cache=True, parallel=True)
-def _normalize(x, mean, inv_std, gamma, beta, out, x_hat):
-    """``x``, ``out``, ``x_hat`` (N, C, L)::
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _normalize_channel(x, channel_mean, scale, weight, shift, c, out):
+    """``out[n, c, k] = weight * ((x[n, c, k] - channel_mean) * scale) + shift``."""
+    for n in range(x.shape[0]):
+        x_row, out_row = x[n, c], out[n, c]
+        for k in range(x.shape[2]):
+            out_row[k] = weight * ((x_row[k] - channel_mean) * scale) + shift
 
-        for c in prange(C), n, k:
-            x_hat[n,c,k] = (x[n,c,k] - mean[c]) * inv_std[c]
-            out[n,c,k]   = gamma[c] * x_hat[n,c,k] + beta[c]
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _normalize(first, stop, x, mean, inv_std, gamma, beta, out):
+    """Given statistics (eval): ``x``, ``out`` (N, C, L)::
+
+        for c in range(first, stop), n, k:                       # this thread's channels
+            out[n,c,k] = gamma[c] * (x[n,c,k] - mean[c]) * inv_std[c] + beta[c]
     """
-    n_batch, channels, length = x.shape
-    for c in prange(channels):
-        channel_mean, scale, shift, weight = mean[c], inv_std[c], beta[c], gamma[c]
-        for n in range(n_batch):
-            x_row, x_hat_row, out_row = x[n, c], x_hat[n, c], out[n, c]
-            for k in range(length):
-                normalised = (x_row[k] - channel_mean) * scale
-                x_hat_row[k] = normalised
-                out_row[k] = weight * normalised + shift
+    for c in range(first, stop):
+        _normalize_channel(x, mean[c], inv_std[c], gamma[c], beta[c], c, out)
 
 
-@njit(cache=True, parallel=True)
-def _backward(dout, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
-    """``dout``, ``x_hat``, ``dx`` (N, C, L)::
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward(first, stop, dout, x, mean, inv_std, gamma, training, dx, dgamma, dbeta):
+    """``dout``, ``x``, ``dx`` (N, C, L), with ``x_hat = (x - mean) * inv_std`` recomputed::
 
-        for c in prange(C):
+        for c in range(first, stop):                             # this thread's channels
             dbeta[c]  = sum dout[:, c];   dgamma[c] = sum dout[:, c] * x_hat[:, c]
             dx[:, c]  = gamma[c] inv_std[c] (dout - dbeta[c]/M - x_hat dgamma[c]/M)  (training)
             dx[:, c]  = gamma[c] inv_std[c] dout                                     (eval)
     """
-    n_batch, channels, length = dout.shape
+    n_batch, length = dout.shape[0], dout.shape[2]
     count = n_batch * length
-    for c in prange(channels):
-        acc_dout = np.zeros(length, dtype=np.float64)
-        acc_dout_x_hat = np.zeros(length, dtype=np.float64)
+    accumulators = np.empty((2, length), dtype=np.float64)      # one pair per thread
+    acc_dout, acc_dout_x_hat = accumulators[0], accumulators[1]
+    for c in range(first, stop):
+        channel_mean, channel_inv_std = mean[c], inv_std[c]
+        for k in range(length):
+            acc_dout[k] = 0.0
+            acc_dout_x_hat[k] = 0.0
         for n in range(n_batch):
-            dout_row, x_hat_row = dout[n, c], x_hat[n, c]
+            dout_row, x_row = dout[n, c], x[n, c]
             for k in range(length):
+                x_hat = (x_row[k] - channel_mean) * channel_inv_std
                 acc_dout[k] += dout_row[k]
-                acc_dout_x_hat[k] += dout_row[k] * x_hat_row[k]
-        sum_dout = acc_dout.sum()
-        sum_dout_x_hat = acc_dout_x_hat.sum()
+                acc_dout_x_hat[k] += dout_row[k] * x_hat
+        sum_dout = _total(acc_dout)
+        sum_dout_x_hat = _total(acc_dout_x_hat)
         dbeta[c] = sum_dout
         dgamma[c] = sum_dout_x_hat
-        scale = gamma[c] * inv_std[c]
+        scale = gamma[c] * channel_inv_std
         if training:
             mean_dout = sum_dout / count
             mean_dout_x_hat = sum_dout_x_hat / count
@@ -108,9 +136,10 @@ def _backward(dout, x_hat, gamma, inv_std, training, dx, dgamma, dbeta):
             mean_dout = 0.0
             mean_dout_x_hat = 0.0
         for n in range(n_batch):
-            dout_row, x_hat_row, dx_row = dout[n, c], x_hat[n, c], dx[n, c]
+            dout_row, x_row, dx_row = dout[n, c], x[n, c], dx[n, c]
             for k in range(length):
-                dx_row[k] = scale * (dout_row[k] - mean_dout - x_hat_row[k] * mean_dout_x_hat)
+                x_hat = (x_row[k] - channel_mean) * channel_inv_std
+                dx_row[k] = scale * (dout_row[k] - mean_dout - x_hat * mean_dout_x_hat)
 
 
 def _rows(a):
@@ -118,31 +147,35 @@ def _rows(a):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-def channel_stats(x):
-    """Per-channel mean and biased variance of ``x`` (N, C, H, W): two (C,) arrays.
+def normalize_batch(x, gamma, beta, eps):
+    """Training: ``(out, mean, var, inv_std)``, normalised with the batch's own statistics.
 
-    Twin of ``functional/batchnorm.py: _channel_stats_numpy`` (``x.mean`` and
-    ``x.var`` over three axes): the same two passes, parallel over channels.
+    Twin of ``functional/batchnorm.py: _normalize_batch_numpy`` (``x.mean``,
+    ``x.var``, then a broadcast expression): the same passes, one channel at a
+    time, so the statistics and the output of a channel are computed while
+    its values are still in the cache.
     """
-    mean = np.empty(x.shape[1], dtype=x.dtype)
-    var = np.empty(x.shape[1], dtype=x.dtype)
-    _channel_stats(_rows(x), mean, var)
-    return mean, var
+    channels = x.shape[1]
+    out = np.empty_like(x)
+    mean, var, inv_std = (np.empty(channels, dtype=x.dtype) for _ in range(3))
+    parallel_for(_normalize_batch, channels, _rows(x), gamma, beta, float(eps), _rows(out),
+                 mean, var, inv_std, values=x.size)
+    return out, mean, var, inv_std
 
 
 def normalize(x, mean, inv_std, gamma, beta):
-    """``(out, x_hat)`` with ``x_hat = (x - mean) * inv_std`` and ``out = gamma * x_hat + beta``.
+    """``out = gamma * (x - mean) * inv_std + beta`` per channel (given statistics).
 
-    Twin of ``functional/batchnorm.py: _normalize_numpy``: one pass over memory
-    that writes both arrays, where NumPy's broadcasting makes four.
+    Twin of ``functional/batchnorm.py: _normalize_numpy``: one pass over memory,
+    where NumPy's broadcasting makes four.
     """
     out = np.empty_like(x)
-    x_hat = np.empty_like(x)
-    _normalize(_rows(x), mean, inv_std, gamma, beta, _rows(out), _rows(x_hat))
-    return out, x_hat
+    parallel_for(_normalize, x.shape[1], _rows(x), mean, inv_std, gamma, beta, _rows(out),
+                 values=x.size)
+    return out
 
 
-def backward(dout, x_hat, gamma, inv_std, training):
+def backward(dout, x, mean, inv_std, gamma, training):
     """``(dx, dgamma, dbeta)`` of BatchNorm2d, for training or eval statistics.
 
     Twin of ``functional/batchnorm.py: _backward_numpy``: the same three terms,
@@ -151,6 +184,6 @@ def backward(dout, x_hat, gamma, inv_std, training):
     dx = np.empty_like(dout)
     dgamma = np.empty(dout.shape[1], dtype=dout.dtype)
     dbeta = np.empty(dout.shape[1], dtype=dout.dtype)
-    _backward(_rows(dout), _rows(x_hat), gamma, inv_std, bool(training), _rows(dx), dgamma,
-              dbeta)
+    parallel_for(_backward, dout.shape[1], _rows(dout), _rows(x), mean, inv_std, gamma,
+                 bool(training), _rows(dx), dgamma, dbeta, values=dout.size)
     return dx, dgamma, dbeta

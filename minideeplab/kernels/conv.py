@@ -2,279 +2,163 @@ r"""Numba backend of conv2d: the three hot loops of :mod:`minideeplab.functional
 
 Same signatures and same numbers as the NumPy reference (``_forward_numpy``,
 ``_backward_input_numpy``, ``_backward_weight_numpy``); only the route differs.
-Every array is C-contiguous, float32 or float64 (the dtype is kept), the input
-is already zero-padded, ``stride`` and ``dilation`` are ``(h, w)`` pairs:
+Every array is C-contiguous, float32 or float64 (the dtype is kept); ``x`` is
+*not* padded: the kernels read the zero border where they need it, so no
+padded copy of a batch is ever made (nor cropped from dX). ``stride``,
+``padding`` and ``dilation`` are ``(h, w)`` pairs:
 
-* ``forward(x_padded, w, stride, dilation, groups, out_size) -> out``
-* ``backward_input(grad_out, w, x_padded_shape, stride, dilation, groups) -> dx_padded``
-* ``backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups) -> dw``
+* ``forward(x, w, stride, padding, dilation, groups, out_size) -> out``
+* ``backward_input(grad_out, w, x_shape, stride, padding, dilation, groups) -> dx``
+* ``backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups) -> dw``
 
-Three routes, chosen from the weight's shape and the stride:
+Three routes, chosen from the weight's shape, the stride and the padding:
 
 **Depthwise** (one input channel per group, ``w.shape[1] == 1``; DeepLabV3+'s
 atrous separable convolutions). Each output channel reads a single input
 channel, so there is no sum over channels to hand to a matrix product: a
 GEMM would have an inner dimension of only ``kH*kW = 9``. Direct loops are
-faster, and every ``(n, c)`` plane is independent, so ``prange`` runs over
-them with no sharing.
+faster; they live in :mod:`minideeplab.kernels.depthwise`.
 
-**Pointwise** (1x1, stride 1). ``out[n] = W @ x[n]`` with ``x[n]`` read as a
-``(C_in, H*W)`` matrix: one BLAS GEMM per image, no copy at all.
+**Pointwise** (1x1, stride 1, no padding). ``out[n] = W @ x[n]`` with ``x[n]``
+read as a ``(C_in, H*W)`` matrix: one BLAS GEMM per image, no copy at all.
 
 **Everything else** (dense, grouped, strided, atrous): *im2col*. Copy the
 input windows into a matrix ``cols[(c, u, v), (i, j)] = x_pad[c, i*s + u*d,
-j*s + v*d]`` of shape ``(C_in*kH*kW, H_out*W_out)``; then each group's
-convolution is one GEMM ``W_g @ cols_g``. The copy costs memory traffic, but
-it hands the ``2*C_out*C_in*kH*kW*H_out*W_out`` FLOPs to BLAS, which runs
-them near the machine's peak. The backward passes reuse the same matrix:
-``dW_g = dout_g @ cols_g^T`` and ``dcols_g = W_g^T @ dout_g``, followed by
-*col2im*, which adds every entry of ``dcols`` back onto the input pixel it was
-copied from. ``cols`` of a whole batch would be ``kH*kW = 9`` times larger
-than the batch itself, so it is built one image at a time, in a buffer each
-thread reuses: the memory stays bounded by one image's columns per thread.
+j*s + v*d]`` of shape ``(C_in*kH*kW, H_out*W_out)`` (a tap on the padding
+copies a zero); then each group's convolution is one GEMM ``W_g @ cols_g``.
+The copy costs memory traffic, but it hands the ``2*C_out*C_in*kH*kW*H_out*W_out``
+FLOPs to BLAS, which runs them near the machine's peak. The backward passes
+reuse the same matrix: ``dW_g = dout_g @ cols_g^T`` and ``dcols_g = W_g^T @
+dout_g``, followed by *col2im*, which adds every entry of ``dcols`` back onto
+the input pixel it was copied from (entries of the padding are dropped).
+``cols`` of a whole batch would be ``kH*kW = 9`` times larger than the batch
+itself, so it is built one image at a time, in a buffer each thread reuses:
+the memory stays bounded by one image's columns per thread.
+
+Every route shares its work among threads the same way: a slice of the
+images or planes per thread (``_threads.parallel_for``), OpenBLAS on one
+thread meanwhile (``_threads.single_threaded_blas``).
 
 Numba compiles each kernel once per dtype on first use (``cache=True`` keeps
-the machine code on disk for the next process). Strides and dilations are
-passed as separate ints and arrays always C-contiguous, so each kernel has
-exactly one specialisation per dtype.
+the machine code on disk for the next process). Strides, paddings and
+dilations are passed as separate ints and arrays always C-contiguous, so each
+kernel has exactly one specialisation per dtype.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._threads import share_images
+from . import depthwise
+from ._threads import parallel_for, single_threaded_blas
 
 __all__ = ["forward", "backward_input", "backward_weight"]
 
 
-# ============================================================== depthwise: direct
-
-@njit(parallel=True, cache=True)
-def _depthwise_forward(x_padded, w, stride_h, stride_w, dilation_h, dilation_w, out):
-    """Depthwise forward, written into ``out`` (N, C_out, H_out, W_out).
-
-    Output channel ``f`` reads input channel ``c = f // multiplier`` (with
-    ``multiplier = C_out // C_in``, 1 for the usual depthwise conv)::
-
-        for n, f in prange(N, C_out):            # one (n, f) plane per iteration
-            for i in range(H_out):
-                out[n, f, i, :] = 0
-                for u in range(kH):
-                    for v in range(kW):
-                        for j in range(W_out):
-                            out[n, f, i, j] += w[f, 0, u, v] * \
-                                x_padded[n, c, i*sh + u*dh, j*sw + v*dw]
-
-    The innermost loop runs along an output row, so for stride 1 it reads a
-    contiguous input row and LLVM turns it into SIMD instructions; the row of
-    ``out`` being accumulated stays in L1 cache across the ``kH*kW`` taps.
-    """
-    n_images, c_out, h_out, w_out = out.shape
-    multiplier = c_out // x_padded.shape[1]
-    kh, kw = w.shape[2], w.shape[3]
-    for task in prange(n_images * c_out):
-        n = task // c_out
-        f = task % c_out
-        c = f // multiplier
-        for i in range(h_out):
-            out_row = out[n, f, i]
-            for j in range(w_out):
-                out_row[j] = 0.0
-            for u in range(kh):
-                x_row = x_padded[n, c, i * stride_h + u * dilation_h]
-                for v in range(kw):
-                    weight = w[f, 0, u, v]
-                    x_start = v * dilation_w
-                    if stride_w == 1:
-                        # The same sum, written so that LLVM sees unit steps:
-                        # with a step only known at run time it emits scalar
-                        # code, with step 1 SIMD loads (6x faster measured).
-                        x_seg = x_row[x_start:x_start + w_out]
-                        for j in range(w_out):
-                            out_row[j] += weight * x_seg[j]
-                    else:
-                        for j in range(w_out):
-                            out_row[j] += weight * x_row[x_start + j * stride_w]
-
-
-@njit(parallel=True, cache=True)
-def _depthwise_backward_input(grad_out, w, stride_h, stride_w, dilation_h, dilation_w,
-                              dx_padded):
-    """Depthwise dX, written into ``dx_padded`` (N, C_in, H_pad, W_pad).
-
-    Every output pixel sends its gradient back through the taps that read it::
-
-        for n, c in prange(N, C_in):             # one (n, c) plane of dX per iteration
-            dx_padded[n, c] = 0
-            for f in output channels reading c:  # c*multiplier ... (c+1)*multiplier - 1
-                for i in range(H_out):
-                    for u in range(kH):
-                        for v in range(kW):
-                            for j in range(W_out):
-                                dx_padded[n, c, i*sh + u*dh, j*sw + v*dw] += \
-                                    w[f, 0, u, v] * grad_out[n, f, i, j]
-
-    Iterating over the *input* plane that receives the sum (rather than over
-    output pixels) means each parallel iteration writes only its own plane:
-    the ``+=`` never races.
-    """
-    n_images, c_in = dx_padded.shape[0], dx_padded.shape[1]
-    c_out, h_out, w_out = grad_out.shape[1], grad_out.shape[2], grad_out.shape[3]
-    multiplier = c_out // c_in
-    kh, kw = w.shape[2], w.shape[3]
-    for task in prange(n_images * c_in):
-        n = task // c_in
-        c = task % c_in
-        plane = dx_padded[n, c]
-        plane[:, :] = 0.0
-        for f in range(c * multiplier, (c + 1) * multiplier):
-            for i in range(h_out):
-                grad_row = grad_out[n, f, i]
-                for u in range(kh):
-                    dx_row = plane[i * stride_h + u * dilation_h]
-                    for v in range(kw):
-                        weight = w[f, 0, u, v]
-                        x_start = v * dilation_w
-                        if stride_w == 1:  # unit steps vectorise (see the forward)
-                            dx_seg = dx_row[x_start:x_start + w_out]
-                            for j in range(w_out):
-                                dx_seg[j] += weight * grad_row[j]
-                        else:
-                            for j in range(w_out):
-                                dx_row[x_start + j * stride_w] += weight * grad_row[j]
-
-
-@njit(parallel=True, cache=True)
-def _depthwise_backward_weight(grad_out, x_padded, stride_h, stride_w, dilation_h, dilation_w,
-                               dw_per_image):
-    """Depthwise dW, one partial sum per image, into ``dw_per_image`` (N, C_out, 1, kH, kW).
-
-    ::
-
-        for n, f in prange(N, C_out):            # one image's share of dW[f] per iteration
-            for u in range(kH):
-                for v in range(kW):
-                    dw_per_image[n, f, 0, u, v] = sum_{i, j} grad_out[n, f, i, j] * \
-                        x_padded[n, c, i*sh + u*dh, j*sw + v*dw]
-
-    dW[f] sums over the batch, and a parallel loop over images may not ``+=``
-    into one shared dW (two threads would read, add and write the same entry:
-    a data race). So each (n, f) iteration owns its slot of ``dw_per_image``
-    and the caller sums over ``n`` afterwards.
-
-    The sum over ``j`` goes into an accumulator *row* ``acc[u, v, :]`` and is
-    reduced only at the end: adding into a row is element-wise work LLVM can
-    vectorise, a scalar running sum (without fastmath) is not.
-    """
-    n_images, c_out, h_out, w_out = grad_out.shape
-    multiplier = c_out // x_padded.shape[1]
-    kh, kw = dw_per_image.shape[3], dw_per_image.shape[4]
-    for task in prange(n_images * c_out):
-        n = task // c_out
-        f = task % c_out
-        c = f // multiplier
-        acc = np.zeros((kh, kw, w_out), dtype=dw_per_image.dtype)
-        for i in range(h_out):
-            grad_row = grad_out[n, f, i]
-            for u in range(kh):
-                x_row = x_padded[n, c, i * stride_h + u * dilation_h]
-                for v in range(kw):
-                    acc_row = acc[u, v]
-                    x_start = v * dilation_w
-                    if stride_w == 1:  # unit steps vectorise (see the forward)
-                        x_seg = x_row[x_start:x_start + w_out]
-                        for j in range(w_out):
-                            acc_row[j] += grad_row[j] * x_seg[j]
-                    else:
-                        for j in range(w_out):
-                            acc_row[j] += grad_row[j] * x_row[x_start + j * stride_w]
-        for u in range(kh):
-            for v in range(kw):
-                total = 0.0
-                for j in range(w_out):
-                    total += acc[u, v, j]
-                dw_per_image[n, f, 0, u, v] = total
-
-
 # ============================================================ im2col and col2im
 
-@njit(cache=True, nogil=True)
-def _im2col(x_image, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_out, cols):
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _inside(x_start, stride, size, count):
+    """``(first, stop)``: the outputs ``j`` in ``range(count)`` whose input
+    ``x_start + j*stride`` lies in ``[0, size)``; the others read the zero padding."""
+    first = 0 if x_start >= 0 else min(count, (-x_start + stride - 1) // stride)
+    stop = 0 if x_start >= size else min(count, (size - 1 - x_start) // stride + 1)
+    return first, max(first, stop)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _im2col(x_image, kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, h_out,
+            w_out, cols):
     """Copy every input window of one image into ``cols`` (C_in*kH*kW, H_out*W_out).
 
     ::
 
         for c in range(C_in), u in range(kH), v in range(kW):
             for i in range(H_out), j in range(W_out):
-                cols[(c*kH + u)*kW + v, i*W_out + j] = x_image[c, i*sh + u*dh, j*sw + v*dw]
+                cols[(c*kH + u)*kW + v, i*W_out + j] = x_pad[c, i*sh + u*dh, j*sw + v*dw]
 
-    Row ``(c, u, v)`` of ``cols`` is tap ``(u, v)`` of channel ``c`` seen by
-    every output pixel, the order in which ``w[f].reshape(-1)`` lists the
-    weights: so ``w.reshape(C_out, -1) @ cols`` is the convolution. Rows of
-    one channel are contiguous, so group ``g`` owns a contiguous block of
-    rows. Not parallel itself (``nogil``: it releases Python's lock, so each
-    of our threads copies its own images at the same time, see ``_threads.share_images``).
+    where ``x_pad`` is ``x_image`` with ``pad_h`` / ``pad_w`` zeros on each side
+    (never built: a tap on the padding writes a zero). Row ``(c, u, v)`` of
+    ``cols`` is tap ``(u, v)`` of channel ``c`` seen by every output pixel, the
+    order in which ``w[f].reshape(-1)`` lists the weights: so
+    ``w.reshape(C_out, -1) @ cols`` is the convolution. Rows of one channel are
+    contiguous, so group ``g`` owns a contiguous block of rows. Called once per
+    image by the thread that owns the image (``nogil``: it releases Python's
+    lock, so the threads copy their images at the same time).
     """
-    c_in = x_image.shape[0]
+    c_in, height, width = x_image.shape
     for c in range(c_in):
         for u in range(kh):
             for v in range(kw):
                 col_row = cols[(c * kh + u) * kw + v]
-                x_start = v * dilation_w
+                x_start = v * dilation_w - pad_w          # input column of output j = 0
+                first, stop = _inside(x_start, stride_w, width, w_out)
                 for i in range(h_out):
-                    x_row = x_image[c, i * stride_h + u * dilation_h]
                     col_seg = col_row[i * w_out:(i + 1) * w_out]
-                    if stride_w == 1:  # unit steps vectorise (see _depthwise_forward)
-                        x_seg = x_row[x_start:x_start + w_out]
-                        for j in range(w_out):
-                            col_seg[j] = x_seg[j]
+                    y = i * stride_h + u * dilation_h - pad_h
+                    if y < 0 or y >= height:
+                        first_row, stop_row = 0, 0        # the whole row is padding
                     else:
-                        for j in range(w_out):
-                            col_seg[j] = x_row[x_start + j * stride_w]
+                        first_row, stop_row = first, stop
+                    for j in range(first_row):
+                        col_seg[j] = 0.0
+                    for j in range(stop_row, w_out):
+                        col_seg[j] = 0.0
+                    if stop_row > first_row:
+                        x_row = x_image[c, y]
+                        if stride_w == 1:    # a unit step compiles to SIMD code, a run-time one not
+                            x_seg = x_row[x_start + first_row:]
+                            inner = col_seg[first_row:]
+                            for j in range(stop_row - first_row):
+                                inner[j] = x_seg[j]
+                        else:
+                            for j in range(first_row, stop_row):
+                                col_seg[j] = x_row[x_start + j * stride_w]
 
 
-@njit(cache=True, nogil=True)
-def _col2im(cols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out, w_out, dx_image):
+@njit(cache=True, nogil=True, error_model="numpy")
+def _col2im(cols, kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, h_out,
+            w_out, dx_image):
     """Add every entry of ``cols`` back onto the pixel it came from: the adjoint of im2col.
 
     ::
 
         dx_image[:] = 0
         for c, u, v, i, j:
-            dx_image[c, i*sh + u*dh, j*sw + v*dw] += cols[(c*kH + u)*kW + v, i*W_out + j]
+            dx_pad[c, i*sh + u*dh, j*sw + v*dw] += cols[(c*kH + u)*kW + v, i*W_out + j]
 
-    A pixel read by several windows (overlapping taps) receives several
-    gradients, hence ``+=``. One call handles one image, and each image is
-    handled by one thread, so the ``+=`` never races.
+    and ``dx_image`` is the centre of ``dx_pad`` (entries on the padding are
+    simply not added anywhere). A pixel read by several windows (overlapping
+    taps) receives several gradients, hence ``+=``. One call handles one image,
+    and each image is handled by one thread, so the ``+=`` never races.
     """
-    c_in = dx_image.shape[0]
-    dx_image[:, :, :] = 0.0
+    c_in, height, width = dx_image.shape
     for c in range(c_in):
         plane = dx_image[c]
+        for y in range(height):
+            for x in range(width):
+                plane[y, x] = 0.0
         for u in range(kh):
             for v in range(kw):
                 col_row = cols[(c * kh + u) * kw + v]
-                x_start = v * dilation_w
+                x_start = v * dilation_w - pad_w
+                first, stop = _inside(x_start, stride_w, width, w_out)
                 for i in range(h_out):
-                    dx_row = plane[i * stride_h + u * dilation_h]
+                    y = i * stride_h + u * dilation_h - pad_h
+                    if y < 0 or y >= height or stop <= first:
+                        continue
+                    dx_row = plane[y]
                     col_seg = col_row[i * w_out:(i + 1) * w_out]
-                    if stride_w == 1:  # unit steps vectorise (see _depthwise_forward)
-                        dx_seg = dx_row[x_start:x_start + w_out]
-                        for j in range(w_out):
-                            dx_seg[j] += col_seg[j]
+                    if stride_w == 1:
+                        dx_seg = dx_row[x_start + first:]
+                        inner = col_seg[first:]
+                        for j in range(stop - first):
+                            dx_seg[j] += inner[j]
                     else:
-                        for j in range(w_out):
+                        for j in range(first, stop):
                             dx_row[x_start + j * stride_w] += col_seg[j]
 
-
-# ======================================================= GEMMs on every core
-#
-# The matrix products go to OpenBLAS, one image at a time, and the images of a
-# big batch are shared among threads by ``share_images`` (all the threading
-# lives in ``_threads.py``: why OpenBLAS runs single-threaded, the pool, the
-# size threshold).
 
 # ================================================================== dispatch
 
@@ -283,74 +167,76 @@ def _is_depthwise(w_shape):
     return w_shape[1] == 1
 
 
-def _is_pointwise(w_shape, stride):
-    # a 1x1 kernel at stride 1 reads each pixel once: x[n] is already "cols"
-    # (dilation does not matter with one tap, padding only enlarges the image)
-    return w_shape[2] == 1 and w_shape[3] == 1 and stride == (1, 1)
+def _is_pointwise(w_shape, stride, padding):
+    # a 1x1 kernel at stride 1 without padding reads each pixel once: x[n] is
+    # already "cols" (dilation does not matter with one tap)
+    return w_shape[2] == 1 and w_shape[3] == 1 and stride == (1, 1) and padding == (0, 0)
 
 
-def forward(x_padded, w, stride, dilation, groups, out_size):
-    """``out`` (N, C_out, H_out, W_out) of the convolution of ``x_padded`` with ``w`` (no bias).
+def _mult_adds(n_images, w_shape, out_size):
+    """Multiply-adds of one pass of a convolution (forward, dX and dW each cost this much)."""
+    return n_images * int(np.prod(w_shape)) * out_size[0] * out_size[1]
 
-    Twin of ``functional/conv.py: _forward_numpy``, which sums one einsum per
-    kernel tap over strided views. Here: direct loops for depthwise, one GEMM
-    per image for pointwise, im2col + GEMM for the rest (see the module docstring).
+
+def forward(x, w, stride, padding, dilation, groups, out_size):
+    """``out`` (N, C_out, H_out, W_out) of the convolution of ``x`` with ``w`` (no bias).
+
+    Twin of ``functional/conv.py: _forward_numpy`` (the padded batch's windows
+    as one column matrix, one matmul). Here: direct loops for depthwise, one
+    GEMM per image for pointwise, im2col + GEMM per image for the rest (see
+    the module docstring).
     """
-    n_images, c_in, h_pad, w_pad = x_padded.shape
+    if _is_depthwise(w.shape):
+        return depthwise.forward(x, w, stride, padding, dilation, out_size)
+    n_images, c_in, height, width = x.shape
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = out_size
-    (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
-    out = np.empty((n_images, c_out, h_out, w_out), dtype=x_padded.dtype)
-    if _is_depthwise(w.shape):
-        _depthwise_forward(x_padded, w, stride_h, stride_w, dilation_h, dilation_w, out)
-        return out
+    geometry = (*stride, *padding, *dilation, h_out, w_out)
+    out = np.empty((n_images, c_out, h_out, w_out), dtype=x.dtype)
 
     # out[n, g] = W_g @ cols[n, g]: (F_g, K) @ (K, H_out*W_out) per image and group
     w_grouped = w.reshape(groups, c_out // groups, -1)
     out_grouped = out.reshape(n_images, groups, c_out // groups, h_out * w_out)
-    mult_adds = out.size * w[0].size
-    if _is_pointwise(w.shape, stride):
-        x_grouped = x_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
+    if _is_pointwise(w.shape, stride, padding):
+        x_grouped = x.reshape(n_images, groups, c_per_group, height * width)
 
         def images(first, stop):
             np.matmul(w_grouped, x_grouped[first:stop], out=out_grouped[first:stop])
     else:
         def images(first, stop):
-            cols = np.empty((c_in * kh * kw, h_out * w_out), dtype=x_padded.dtype)
+            cols = np.empty((c_in * kh * kw, h_out * w_out), dtype=x.dtype)
             for n in range(first, stop):
-                _im2col(x_padded[n], kh, kw, stride_h, stride_w, dilation_h, dilation_w,
-                        h_out, w_out, cols)
+                _im2col(x[n], kh, kw, *geometry, cols)
                 np.matmul(w_grouped, cols.reshape(groups, -1, h_out * w_out),
                           out=out_grouped[n])
 
-    share_images(images, n_images, mult_adds)
+    with single_threaded_blas():
+        parallel_for(images, n_images, values=_mult_adds(n_images, w.shape, out_size))
     return out
 
 
-def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
-    """``dx_padded`` (shape ``x_padded_shape``): the gradient with respect to the padded input.
+def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
+    """``dx`` (shape ``x_shape``): the gradient with respect to the input.
 
-    Twin of ``functional/conv.py: _backward_input_numpy`` (a scatter-add per
-    kernel tap): here ``W^T @ dout`` per image, then col2im adds each column
-    back onto its pixels; direct loops for depthwise.
+    Twin of ``functional/conv.py: _backward_input_numpy`` (the transposed
+    convolution, computed by the forward pass on the spread, padded dout):
+    here ``W^T @ dout`` per image, then col2im adds each column back onto its
+    pixels; direct loops for depthwise.
     """
-    n_images, c_in, h_pad, w_pad = x_padded_shape
+    if _is_depthwise(w.shape):
+        return depthwise.backward_input(grad_out, w, x_shape, stride, padding, dilation)
+    n_images, c_in, height, width = x_shape
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = grad_out.shape[2:]
-    (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
-    dx_padded = np.empty(x_padded_shape, dtype=grad_out.dtype)
-    if _is_depthwise(w.shape):
-        _depthwise_backward_input(grad_out, w, stride_h, stride_w, dilation_h, dilation_w,
-                                  dx_padded)
-        return dx_padded
+    geometry = (*stride, *padding, *dilation, h_out, w_out)
+    dx = np.empty(x_shape, dtype=grad_out.dtype)
 
     # dcols[n, g] = W_g^T @ dout[n, g]: (K, F_g) @ (F_g, H_out*W_out), then col2im
     w_transposed = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
     grad_grouped = grad_out.reshape(n_images, groups, c_out // groups, h_out * w_out)
-    mult_adds = grad_out.size * w[0].size
-    if _is_pointwise(w.shape, stride):
+    if _is_pointwise(w.shape, stride, padding):
         # no windows to undo: dcols is dX itself
-        dx_grouped = dx_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
+        dx_grouped = dx.reshape(n_images, groups, c_per_group, height * width)
 
         def images(first, stop):
             np.matmul(w_transposed, grad_grouped[first:stop], out=dx_grouped[first:stop])
@@ -360,30 +246,28 @@ def backward_input(grad_out, w, x_padded_shape, stride, dilation, groups):
             for n in range(first, stop):
                 np.matmul(w_transposed, grad_grouped[n],
                           out=dcols.reshape(groups, -1, h_out * w_out))
-                _col2im(dcols, kh, kw, stride_h, stride_w, dilation_h, dilation_w, h_out,
-                        w_out, dx_padded[n])
+                _col2im(dcols, kh, kw, *geometry, dx[n])
 
-    share_images(images, n_images, mult_adds)
-    return dx_padded
+    with single_threaded_blas():
+        parallel_for(images, n_images, values=_mult_adds(n_images, w.shape, (h_out, w_out)))
+    return dx
 
 
-def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
+def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
     """``dw`` (shape ``w_shape``): the gradient with respect to the weights.
 
-    Twin of ``functional/conv.py: _backward_weight_numpy`` (one einsum per
-    kernel tap): here ``dout @ cols^T`` per image, one slot per image summed at
-    the end in a fixed order; direct loops for depthwise.
+    Twin of ``functional/conv.py: _backward_weight_numpy`` (one matmul with
+    the batch's columns, summed over images): here ``dout @ cols^T`` per
+    image, one slot per image summed at the end in a fixed order; direct loops
+    for depthwise.
     """
-    n_images, c_in, h_pad, w_pad = x_padded.shape
+    if _is_depthwise(w_shape):
+        return depthwise.backward_weight(grad_out, x, w_shape, stride, padding, dilation)
+    n_images, c_in, height, width = x.shape
     c_out, c_per_group, kh, kw = w_shape
     h_out, w_out = grad_out.shape[2:]
-    (stride_h, stride_w), (dilation_h, dilation_w) = stride, dilation
+    geometry = (*stride, *padding, *dilation, h_out, w_out)
     dtype = grad_out.dtype
-    if _is_depthwise(w_shape):
-        dw_per_image = np.empty((n_images, *w_shape), dtype=dtype)
-        _depthwise_backward_weight(grad_out, x_padded, stride_h, stride_w, dilation_h,
-                                   dilation_w, dw_per_image)
-        return dw_per_image.sum(axis=0)
 
     # dW_g = sum_n dout[n, g] @ cols[n, g]^T: (F_g, H_out*W_out) @ (H_out*W_out, K).
     # dW sums over the batch, and threads may not "+=" into one shared dW (a
@@ -392,9 +276,8 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
     f_per_group = c_out // groups
     grad_grouped = grad_out.reshape(n_images, groups, f_per_group, h_out * w_out)
     dw_per_image = np.empty((n_images, groups, f_per_group, c_per_group * kh * kw), dtype=dtype)
-    mult_adds = grad_out.size * int(np.prod(w_shape[1:]))
-    if _is_pointwise(w_shape, stride):
-        x_grouped = x_padded.reshape(n_images, groups, c_per_group, h_pad * w_pad)
+    if _is_pointwise(w_shape, stride, padding):
+        x_grouped = x.reshape(n_images, groups, c_per_group, height * width)
 
         def images(first, stop):
             np.matmul(grad_grouped[first:stop], x_grouped[first:stop].transpose(0, 1, 3, 2),
@@ -403,10 +286,10 @@ def backward_weight(grad_out, x_padded, w_shape, stride, dilation, groups):
         def images(first, stop):
             cols = np.empty((c_in * kh * kw, h_out * w_out), dtype=dtype)
             for n in range(first, stop):
-                _im2col(x_padded[n], kh, kw, stride_h, stride_w, dilation_h, dilation_w,
-                        h_out, w_out, cols)
+                _im2col(x[n], kh, kw, *geometry, cols)
                 cols_transposed = cols.reshape(groups, -1, h_out * w_out).transpose(0, 2, 1)
                 np.matmul(grad_grouped[n], cols_transposed, out=dw_per_image[n])
 
-    share_images(images, n_images, mult_adds)
+    with single_threaded_blas():
+        parallel_for(images, n_images, values=_mult_adds(n_images, w_shape, (h_out, w_out)))
     return dw_per_image.sum(axis=0).reshape(w_shape)
