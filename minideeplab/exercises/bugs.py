@@ -156,8 +156,7 @@ def _conv_forward(x, w, b, stride, padding, dilation, groups, group_of, tap_offs
         out[:, f] = np.einsum("ncuvij,cuv->nij", channels, w[f])
         if b is not None:
             out[:, f] += b[f]
-    cache = Conv2dCache(x.shape, x_padded, w, b is not None, stride, padding, dilation, groups,
-                        out.shape)
+    cache = Conv2dCache(x, w, b is not None, stride, padding, dilation, groups, out.shape)
     return out, cache
 
 
@@ -199,7 +198,7 @@ def _bn_forward_running_in_training(x, gamma, beta, running_mean, running_var, t
     inv_std = (1 / np.sqrt(running_var + eps)).astype(x.dtype)
     x_hat = (x - running_mean[None, :, None, None]) * inv_std[None, :, None, None]
     out = gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
-    return out, BatchNorm2dCache(x_hat, inv_std, gamma.copy(), bool(training))
+    return out, BatchNorm2dCache(x, running_mean.copy(), inv_std, gamma.copy(), bool(training))
 
 
 def _relu_backward_mask_from_dout(dout, cache):

@@ -14,7 +14,7 @@ import textwrap
 
 from .registry import TOPICS, get
 
-__all__ = ["cache_fields", "task_text"]
+__all__ = ["cache_fields", "cache_views", "task_text"]
 
 _FIELD_LINE = re.compile(r"^\s+(\w+)\s*:\s*[^#]*?(?:#\s*(.*))?$")
 
@@ -32,6 +32,12 @@ def cache_fields(cls) -> list:
             comments.setdefault(match.group(1), (match.group(2) or "").strip())
     return [(f.name, f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""),
              comments.get(f.name, "")) for f in dataclasses.fields(cls)]
+
+
+def cache_views(cls) -> list:
+    """``[(name, first docstring line), ...]`` of a cache's read-only properties."""
+    return [(name, (inspect.getdoc(value) or "").splitlines()[0] if inspect.getdoc(value) else "")
+            for name, value in vars(cls).items() if isinstance(value, property)]
 
 
 def _wrap(text, indent="  ") -> str:
@@ -58,6 +64,11 @@ def task_text(name: str) -> str:
         for field, kind, comment in fields:
             note = f"  # {comment}" if comment else ""
             lines.append(f"  .{field:<{width}}  {kind:<{type_width}}{note}".rstrip())
+        views = cache_views(exercise.cache)
+        if views:
+            lines.append("  and, computed when read:")
+            for view, doc in views:
+                lines.append(f"  .{view:<{width}}  {'':<{type_width}}  # {doc}".rstrip())
     lines += ["", "Check it:", f"  mdl.exercises.check({exercise.name!r}, {exercise.name})",
               f"  minideeplab exercise check {exercise.name} path/to/your_file.py"]
     if exercise.swappable:

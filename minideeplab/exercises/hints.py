@@ -46,8 +46,8 @@ HINTS = {
                                              "(h, w) pairs for stride, padding and dilation.",
         "shifted": f"The windows are shifted: {_TAPS}; the first tap has no offset.",
         "border": "Only the border is wrong: check the zero padding (p on each side).",
-        "cache:cache": "Return Conv2dCache(x.shape, x_padded, w, b is not None, stride, padding, "
-                       "dilation, groups, out.shape), stride/padding/dilation as (h, w) pairs.",
+        "cache:cache": "Return Conv2dCache(x, w, b is not None, stride, padding, dilation, "
+                       "groups, out.shape), stride/padding/dilation as (h, w) pairs.",
         "shape:out": "out is (N, C_out, H_out, W_out), H_out = (H + 2p - d*(kH-1) - 1)//s + 1.",
         "default": f"Write the sum out for one output element: {_TAPS}.",
     },
@@ -98,8 +98,8 @@ HINTS = {
         "output:running_mean": "Update running_mean IN PLACE (running_mean *= 1 - momentum; "
                                "running_mean += momentum * mean): the caller's array must change.",
         "output:running_var": "Update running_var in place, with the unbiased variance.",
-        "cache:cache": "Return BatchNorm2dCache(x_hat, inv_std, gamma, training), inv_std = "
-                       "1 / sqrt(var + eps) of shape (C,).",
+        "cache:cache": "Return BatchNorm2dCache(x, mean, inv_std, gamma, training), mean and "
+                       "inv_std = 1 / sqrt(var + eps) of shape (C,).",
         "default": "x_hat = (x - mean) / sqrt(var + eps) per channel; out = gamma * x_hat + beta.",
     },
     "batch_norm2d_backward": {

@@ -83,8 +83,9 @@ _LIST = [
         "(C_out // groups) is output channel f's group and C_g = C_in // groups (groups = 1: "
         "every output reads every input channel; groups = C_in: depthwise). It is a "
         "correlation: the kernel is not flipped. Return the cache the library's "
-        "conv2d_backward reads: Conv2dCache(x.shape, x_padded, w, b is not None, stride, "
-        "padding, dilation, groups, out.shape) with stride, padding and dilation as pairs.",
+        "conv2d_backward reads: Conv2dCache(x, w, b is not None, stride, padding, "
+        "dilation, groups, out.shape) with stride, padding and dilation as pairs (it keeps "
+        "x unpadded; cache.x_padded gives the padded input).",
         _CONV_SHAPES, Conv2dCache, cases_conv.LADDER, cases_conv.features,
         cases_conv.forward_trial),
     Exercise(
@@ -118,8 +119,8 @@ _LIST = [
         "running_mean + momentum * mu, running_var likewise with the UNBIASED variance "
         "(times M / (M - 1), M = N*H*W); eval mode uses running_mean and running_var and "
         "changes nothing. x_hat = (x - mu) / sqrt(var + eps); out = gamma * x_hat + beta. "
-        "Return BatchNorm2dCache(x_hat, inv_std, gamma, training), inv_std = "
-        "1 / sqrt(var + eps).",
+        "Return BatchNorm2dCache(x, mu, inv_std, gamma, training), inv_std = "
+        "1 / sqrt(var + eps) (cache.x_hat then gives the normalised input).",
         "x, out (N, C, H, W); gamma, beta, running_mean, running_var (C,)",
         BatchNorm2dCache, cases_norm.BN_LADDER, cases_norm.bn_features,
         cases_norm.bn_forward_trial),

@@ -78,6 +78,11 @@ class BatchNorm2dCache:
     gamma: np.ndarray       # (C,)
     training: bool          # whether mu and sigma were the batch's own (they then get gradients)
 
+    @property
+    def x_hat(self) -> np.ndarray:
+        """The normalised input ``(x - mean) * inv_std`` (N, C, H, W), made on each access."""
+        return (self.x - self.mean[None, :, None, None]) * self.inv_std[None, :, None, None]
+
 
 # --------------------------------------------------------------------------- checks
 

@@ -68,6 +68,17 @@ class Conv2dCache:
     groups: int
     out_shape: tuple        # (N, C_out, H_out, W_out)
 
+    # read-only views a hand-written backward pass may want (computed, not stored)
+    @property
+    def x_shape(self) -> tuple:
+        """(N, C_in, H, W), the input's shape."""
+        return self.x.shape
+
+    @property
+    def x_padded(self) -> np.ndarray:
+        """The zero-padded input (N, C_in, H + 2ph, W + 2pw), made on each access."""
+        return zero_pad(self.x, self.padding)
+
 
 # --------------------------------------------------------------------------- checks
 

@@ -36,8 +36,7 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
                                              w[outputs, :, u, v])
     if b is not None:
         out += b[None, :, None, None]
-    cache = Conv2dCache(x.shape, x_padded, w, b is not None, (sh, sw), (ph, pw), (dh, dw),
-                        groups, out.shape)
+    cache = Conv2dCache(x, w, b is not None, (sh, sw), (ph, pw), (dh, dw), groups, out.shape)
     return out, cache
 
 
@@ -46,7 +45,8 @@ def conv2d_backward(dout, cache):
     c_out, c_group, kh, kw = cache.w.shape
     h_out, w_out = dout.shape[2:]
     f_group = c_out // groups
-    dx_padded = np.zeros_like(cache.x_padded)
+    x_padded = cache.x_padded                   # the cache keeps x; this pads it once
+    dx_padded = np.zeros_like(x_padded)
     dw_ = np.zeros_like(cache.w)
     for g in range(groups):
         inputs = slice(g * c_group, (g + 1) * c_group)
@@ -57,7 +57,7 @@ def conv2d_backward(dout, cache):
                 cols = slice(v * dw, v * dw + sw * (w_out - 1) + 1, sw)
                 # the same taps as the forward pass, read backwards
                 dw_[outputs, :, u, v] += np.einsum(
-                    "nfhw,nchw->fc", dout[:, outputs], cache.x_padded[:, inputs, rows, cols])
+                    "nfhw,nchw->fc", dout[:, outputs], x_padded[:, inputs, rows, cols])
                 dx_padded[:, inputs, rows, cols] += np.einsum(
                     "nfhw,fc->nchw", dout[:, outputs], cache.w[outputs, :, u, v])
     (ph, pw), (h, width) = cache.padding, cache.x_shape[2:]

@@ -32,9 +32,8 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         caches.append(cache_g)
     out = np.concatenate(outs, axis=1)
     first = caches[0]
-    x_padded = np.concatenate([c.x_padded for c in caches], axis=1)
-    cache = Conv2dCache(x.shape, x_padded, w, b is not None, first.stride, first.padding,
-                        first.dilation, groups, out.shape)
+    cache = Conv2dCache(x, w, b is not None, first.stride, first.padding, first.dilation,
+                        groups, out.shape)
     return out, cache
 
 
@@ -48,8 +47,7 @@ def conv2d_backward(dout, cache):
         outputs = slice(g * f_group, (g + 1) * f_group)
         # the cache of group g alone, as if it had been a convolution of its own
         part = dataclasses.replace(
-            cache, x_shape=(n, c_group, h, width),
-            x_padded=np.ascontiguousarray(cache.x_padded[:, inputs]),
+            cache, x=np.ascontiguousarray(cache.x[:, inputs]),
             w=np.ascontiguousarray(cache.w[outputs]), groups=1,
             out_shape=(n, f_group) + tuple(dout.shape[2:]))
         dx_g, dw_g, db_g = plain_conv2d_backward(                   # noqa: F821 (the notebook's)

@@ -21,7 +21,7 @@ def batch_norm2d_forward(x, gamma, beta, running_mean, running_var, training, mo
     inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype)
     x_hat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
     out = gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
-    return out, BatchNorm2dCache(x_hat, inv_std, gamma.copy(), bool(training))
+    return out, BatchNorm2dCache(x, mean.copy(), inv_std, gamma.copy(), bool(training))
 
 
 def batch_norm2d_backward(dout, cache):
