@@ -46,7 +46,8 @@ def scale_rates(rates, output_stride, reference_stride=16):
 
 def deeplab_config(num_classes, *, in_channels=3, output_stride=16, decoder=True, separable=True,
                    stem_channels=16, widths=(24, 48, 96, 128), blocks=(2, 2, 2, 2),
-                   aspp_channels=64, aspp_rates=(1, 2, 3), low_level_channels=24,
+                   aspp_channels=64, aspp_rates=(1, 2, 3), aspp_pooling=True,
+                   low_level_channels=24,
                    decoder_channels=64, dropout=0.1, multi_grid=None, seed=0) -> dict:
     """The arguments of :class:`DeepLabV3Plus`, checked, as a plain dict (JSON-able).
 
@@ -65,6 +66,7 @@ def deeplab_config(num_classes, *, in_channels=3, output_stride=16, decoder=True
         output_stride=int(output_stride), decoder=bool(decoder), separable=bool(separable),
         stem_channels=stem_channels, widths=tuple(widths), blocks=tuple(blocks),
         aspp_channels=aspp_channels, aspp_rates=tuple(aspp_rates),
+        aspp_pooling=bool(aspp_pooling),
         low_level_channels=low_level_channels, decoder_channels=decoder_channels,
         dropout=dropout, multi_grid=None if multi_grid is None else tuple(multi_grid),
         seed=seed)
@@ -84,7 +86,9 @@ class DeepLabV3Plus(Module):
             uses standard 3x3 convs (for the ablation).
         stem_channels, widths, blocks: backbone sizes (see :class:`Backbone`).
         aspp_channels: channels of every ASPP branch and of its projection.
-        aspp_rates: atrous rates at output stride 16 (scaled for other strides).
+        aspp_rates: atrous rates at output stride 16 (scaled for other strides);
+            ``()`` leaves ASPP without atrous branches.
+        aspp_pooling: False leaves out ASPP's image-pooling branch.
         low_level_channels: the decoder's 1x1 projection of the stride-4 features.
         decoder_channels: channels of the decoder's 3x3 convs.
         dropout: after the ASPP projection.
@@ -104,7 +108,8 @@ class DeepLabV3Plus(Module):
         self.backbone = Backbone(c["in_channels"], c["stem_channels"], c["widths"], c["blocks"],
                                  self.output_stride, c["separable"], c["multi_grid"], rng=rng)
         self.aspp = ASPP(self.backbone.out_channels, c["aspp_channels"], self.rates,
-                         separable=c["separable"], dropout=c["dropout"], rng=rng)
+                         separable=c["separable"], dropout=c["dropout"],
+                         image_pooling=c["aspp_pooling"], rng=rng)
         if c["decoder"]:
             self.decoder = Decoder(c["aspp_channels"], self.backbone.low_level_channels,
                                    self.num_classes, project_channels=c["low_level_channels"],
