@@ -20,7 +20,7 @@ FLOORS = [
     {"kernels"},
     {"nn"},
     {"models"},
-    {"optim", "metrics", "checkpoint"},
+    {"optim", "metrics", "checkpoint", "trimap"},
     {"datasets"},
     {"train"},
     {"receptive_field"},
