@@ -41,7 +41,8 @@ def test_one_confusion_matrix_over_the_batch():
     band = metrics.boundary_mask(targets, 1)
     cm = metrics.confusion_matrix(predictions[band], targets[band], 2)
     assert trimap_miou(predictions, targets, 2, 1)[0] == pytest.approx(metrics.mean_iou(cm))
-    per_image = np.mean([trimap_miou(p, t, 2, 1)[0] for p, t in zip(predictions, targets)])
+    per_image = np.mean([trimap_miou(p, t, 2, 1)[0] for p, t in
+                         zip(predictions, targets, strict=True)])
     assert trimap_miou(predictions, targets, 2, 1)[0] != pytest.approx(per_image)
 
 
