@@ -5,6 +5,7 @@ also saves it as a PNG. One style for all (:mod:`.style`); the figures by topic:
 
 * :mod:`.atrous` -- atrous sampling, gridding, taps on padding, ASPP branches;
 * :mod:`.fields` -- receptive-field growth and the effective receptive field;
+* :mod:`.model_fields` -- a DeepLabV3+ model's receptive field block by block;
 * :mod:`.segmentation` -- class palette, colourised masks, overlays, samples, predictions;
 * :mod:`.curves` -- training curves;
 * :mod:`.architecture` -- the paper's pictures drawn from the code (Fig. 2 and Fig. 3);
@@ -23,6 +24,7 @@ from .atrous import (
 from .curves import plot_training_curves
 from .explorers import plot_aspp_explorer, plot_atrous_padding, plot_receptive_field_explorer
 from .fields import plot_erf, plot_erf_comparison, plot_rf_growth
+from .model_fields import plot_rf_by_block
 from .segmentation import (
     IGNORE_COLOUR,
     class_palette,
@@ -42,4 +44,5 @@ __all__ = [
     "class_palette", "colorize_mask", "overlay", "show_samples", "IGNORE_COLOUR",
     "plot_architecture", "plot_separable_convolution",
     "plot_atrous_padding", "plot_aspp_explorer", "plot_receptive_field_explorer",
+    "plot_rf_by_block",
 ]
