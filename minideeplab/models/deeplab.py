@@ -8,11 +8,13 @@
 
 Why the default ASPP rates are (1, 2, 3) and not the paper's (6, 12, 18): the
 paper trains on 513x513 crops at output stride 16, a 33x33 feature map, where a
-3x3 conv at rate 18 still has most of its taps inside the map. Our default
+3x3 conv at rate 18 keeps 40% of its taps on the map on average. Our default
 images are 64x64, so the map is 4x4: at rate 6 or more every tap but the
 centre falls on zero padding, and the "atrous" branch degenerates into a 1x1
-conv (DeepLabV3, Sec. 3.3, Fig. 4). Scaling the rates to the map (6/33 of the
-map's side is about 1 pixel on a 4x4 map) keeps the branches different.
+conv (DeepLabV3, Sec. 3.3, Fig. 4). (1, 2, 3) is a choice for a 4x4 map, not a
+proportional scaling (scaled by 4/33 and rounded, the paper's rates would be
+(1, 1, 2)): three different rates, the largest with a quarter of its taps on
+the map.
 
 Rates are given for output stride 16 and scale with it: halving the output
 stride doubles the map, so the rates double to keep the field of view the same
