@@ -125,28 +125,34 @@ def test_rf_explorer_bad_arguments(tiny):
 
 # --------------------------------------------------------------------------- the sliders
 
-def test_every_explorer_builds_and_redraws(capsys, tiny):
+def test_every_explorer_builds_and_redraws(tiny):
     pytest.importorskip("ipywidgets", reason="the sliders need ipywidgets (notebooks extra)")
     from minideeplab.viz import interactive
 
     boxes = [interactive.explore_atrous(), interactive.explore_aspp(),
              interactive.explore_gridding(),
              interactive.explore_receptive_field(tiny, np.zeros((3, 32, 32)), n_samples=1)]
+
+    def shown(box):
+        """What the output widget holds: 'figure' for a drawn figure, else the text."""
+        return ["figure" if "data" in item else item["text"] for item in box.children[2].outputs]
+
     for box in boxes:
         header, controls, output = box.children
         assert header.value and len(controls.children) >= 1
-    capsys.readouterr()
+        assert shown(box)[0] == "figure"                   # drawn once when it is made
     rates = boxes[1].children[1].children[1]
     rates.value = "6, x"                                   # typed nonsense: said, not raised
-    assert "error: rates must be whole numbers" in capsys.readouterr().out
+    assert shown(boxes[1]) == ["error: rates must be whole numbers separated by commas, "
+                               "got '6, x'\n"]
     rates.value = "1, 2"
-    assert "error" not in capsys.readouterr().out
+    assert shown(boxes[1]) == ["figure"]
     gridding = boxes[2].children[1].children[0]
     gridding.value = "2, 2, 2"
-    assert "the rates share the factor 2" in capsys.readouterr().out
+    assert "the rates share the factor 2" in shown(boxes[2])[1]
     stride = boxes[3].children[1].children[0]
     stride.value = 8                                       # the OS 8 copy shares the weights
-    assert "error" not in capsys.readouterr().out
+    assert shown(boxes[3]) == ["figure"]
 
 
 def test_parse_rates():

@@ -37,33 +37,43 @@ __all__ = ["explore_atrous", "explore_aspp", "explore_gridding", "explore_recept
 def _widgets():
     try:
         import ipywidgets
-        from IPython.display import display
     except ImportError as error:                       # not an input error: a missing extra
         raise ImportError("the explorers need ipywidgets: pip install -e '.[notebooks]'") \
             from error
-    return ipywidgets, display
+    return ipywidgets
 
 
 def _explorer(figure_function, controls: dict, title: str, note=None):
-    """Sliders ``controls`` above an output that redraws ``figure_function(**values)``."""
-    widgets, display = _widgets()
+    """Sliders ``controls`` above an output that redraws ``figure_function(**values)``.
 
-    def redraw(**values):
+    The figure is appended to the output widget's state (``append_display_data``) rather
+    than captured with ``with output:``: a notebook run headless (nbclient, nbmake) can hang
+    on a widget that captures output while its cell executes. A typed value the figure
+    refuses is shown as one ``error:`` line instead of a traceback.
+    """
+    widgets = _widgets()
+    output = widgets.Output()
+
+    def redraw(change=None):
+        values = {name: control.value for name, control in controls.items()}
+        output.outputs = ()
         try:
-            display(figure_function(**values))
+            output.append_display_data(figure_function(**values))
             if note is not None:
-                print(note(**values))
+                output.append_stdout(note(**values) + "\n")
         except (InputError, InputTypeError) as error:
-            print(f"error: {error}")
+            output.append_stdout(f"error: {error}\n")
 
-    output = widgets.interactive_output(redraw, controls)
+    for control in controls.values():
+        control.observe(redraw, "value")
+    redraw()
     header = widgets.HTML(f"<b>{title}</b>")
     return widgets.VBox([header, widgets.HBox(list(controls.values())), output])
 
 
 def explore_atrous():
     """Kernel size, rate, map size and an output position: :func:`plot_atrous_padding`."""
-    w, _ = _widgets()
+    w = _widgets()
     slider = dict(continuous_update=False)           # redraw when the slider is let go
     size = w.IntSlider(9, 3, 33, description="map n", **slider)
     controls = {"kernel_size": w.Dropdown(options=[1, 3, 5, 7], value=3, description="kernel"),
@@ -79,7 +89,7 @@ def explore_atrous():
 
 def explore_aspp():
     """Output stride, rates and map size: :func:`plot_aspp_explorer`."""
-    w, _ = _widgets()
+    w = _widgets()
     controls = {"output_stride": w.Dropdown(options=[8, 16, 32], value=16, description="OS"),
                 "rates": w.Text("6, 12, 18", description="rates"),
                 "map_size": w.IntSlider(33, 2, 65, description="map size",
@@ -101,7 +111,7 @@ def parse_rates(text: str) -> tuple:
 
 def explore_gridding():
     """Two stacks of rates side by side: :func:`minideeplab.viz.plot_gridding` and the HDC check."""
-    w, _ = _widgets()
+    w = _widgets()
     presets = ["2, 2, 2", "1, 2, 5", "1, 2, 9", "1, 2, 3", "2, 4, 8", "1, 3, 9", "3, 3, 3, 3"]
     controls = {name: w.Combobox(value=value, description=name, ensure_option=False,
                                  options=presets, continuous_update=False)
@@ -123,7 +133,7 @@ def explore_receptive_field(model=None, image=None, n_samples: int = 4):
     ``model`` (default: an untrained ``DeepLabV3Plus(5)``) gives the weights; the models at
     the three output strides share them (dilation changes no weight shape).
     """
-    w, _ = _widgets()
+    w = _widgets()
     base = DeepLabV3Plus(5) if model is None else model
     by_stride = {}
     for stride in (8, 16, 32):
