@@ -358,7 +358,8 @@ def plot_receptive_field_explorer(model=None, layer: str = "stage 2", position=(
     labels = [f"{s:g}" + (" + pooling: global" if name in ("ASPP", "output")
                           and model.aspp.image_pooling else "")
               for s, name in zip(sizes, RF_LAYERS, strict=True)]
-    ax_bars.bar_label(bars, labels=labels, padding=3, fontsize=8.5)
+    ax_bars.bar_label(bars, labels=labels, padding=3, fontsize=8.5,
+                      bbox=dict(facecolor="white", edgecolor="none", pad=0.5, alpha=0.85))
     ax_bars.axvline(width, color="black", linestyle="--", linewidth=1.2)
     ax_bars.text(width, len(RF_LAYERS) - 0.45, f" image {width} px", fontsize=8.5, va="bottom")
     ax_bars.set_yticks(np.arange(len(RF_LAYERS))[::-1], RF_LAYERS)

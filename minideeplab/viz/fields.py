@@ -150,7 +150,8 @@ def _fits(size, shape) -> bool:
         and size_x < shape[1]
 
 
-def _erf_panel(fig, ax, erf, rf_size, title, rf_box=None, share=0.9, log=False, limits=None):
+def _erf_panel(fig, ax, erf, rf_size, title, rf_box=None, share=0.9, log=False, limits=None,
+               legend_below=False):
     erf = rf.check_erf(erf)
     (cy, cx), _ = rf.erf_moments(erf)
     centre = (round(cy), round(cx))
@@ -181,8 +182,12 @@ def _erf_panel(fig, ax, erf, rf_size, title, rf_box=None, share=0.9, log=False, 
     ax.set_title(title)
     colourbar = fig.colorbar(image, ax=ax, shrink=0.85)
     colourbar.set_label(bar_label)
-    ax.legend(handles=handles, loc="upper right", fontsize=9, facecolor="0.3",
-              labelcolor="white", framealpha=0.8)
+    if legend_below:                   # keeps the map's edges (the faint tails) visible
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9,
+                  facecolor="0.3", labelcolor="white", framealpha=0.9, ncols=1)
+    else:
+        ax.legend(handles=handles, loc="upper right", fontsize=9, facecolor="0.3",
+                  labelcolor="white", framealpha=0.8)
     return erf, centre
 
 
@@ -240,14 +245,14 @@ def plot_erf_comparison(erf_untrained, erf_trained, rf_size,
         limits = (0.0, max(m.max() for m in maps))
     if not isinstance(labels, (list, tuple)) or len(labels) != 2:
         raise InputError(f"labels must be two strings (untrained, trained), got {labels!r}")
-    fig = new_figure(10, 9.5)
+    fig = new_figure(10, 10.5)
     axes = fig.subplot_mosaic([["left", "right"], ["curve", "curve"]],
-                              height_ratios=(1.35, 1))
+                              height_ratios=(1.5, 1))
     curves = []
     for key, erf, label in zip(("left", "right"), (erf_untrained, erf_trained), labels,
                                 strict=True):
         erf, centre = _erf_panel(fig, axes[key], erf, rf_size, label, share=share, log=log,
-                                 limits=limits)
+                                 limits=limits, legend_below=True)
         rows, cols = np.indices(erf.shape)
         distance = np.maximum(np.abs(rows - centre[0]), np.abs(cols - centre[1]))
         radii = np.arange(distance.max() + 1)
