@@ -25,12 +25,12 @@ from .inference import (
 )
 from .report import Evaluation, GalleryItem, evaluate_images, scores
 from .table import PAPER_SETTINGS, format_inference_table, inference_table
-from .trimap import TRIMAP_WIDTHS, TrimapCurve, trimap_bands
+from .trimap import TRIMAP_WIDTHS, TrimapCurve, trimap_bands, trimap_miou
 
 __all__ = [
     "OUTPUT_STRIDES", "Settings", "at_output_stride", "class_probabilities", "count_mult_adds",
     "parse_scales", "predict_batch", "predict_labels", "single_pass_cost",
     "Evaluation", "GalleryItem", "evaluate_images", "scores",
     "PAPER_SETTINGS", "inference_table", "format_inference_table",
-    "TRIMAP_WIDTHS", "TrimapCurve", "trimap_bands",
+    "TRIMAP_WIDTHS", "TrimapCurve", "trimap_bands", "trimap_miou",
 ]

@@ -14,13 +14,15 @@ image border compose the same way), so each width costs one 3x3 pass, not a (2w+
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, InputTypeError
 from ..functional.loss import IGNORE_INDEX
 from ..metrics import confusion_matrix, mean_iou
 
-__all__ = ["TRIMAP_WIDTHS", "trimap_bands", "TrimapCurve"]
+__all__ = ["TRIMAP_WIDTHS", "trimap_bands", "TrimapCurve", "trimap_miou"]
 
 #: The band widths of the paper's Figure 5, in pixels.
 TRIMAP_WIDTHS = tuple(range(1, 41))
@@ -78,3 +80,52 @@ class TrimapCurve:
     def curve(self) -> list:
         """mIoU within each band width (NaN where a band held no pixel), as floats."""
         return [mean_iou(cm) for cm in self.matrices]
+
+
+def _check_widths(widths) -> tuple:
+    if isinstance(widths, numbers.Integral) and not isinstance(widths, bool):
+        widths = (widths,)
+    try:
+        widths = tuple(widths)
+    except TypeError:
+        raise InputTypeError(f"widths must be an int or a sequence of ints, got "
+                             f"{type(widths).__name__}") from None
+    if not widths or not all(isinstance(w, numbers.Integral) and not isinstance(w, bool)
+                             and w >= 1 for w in widths):
+        raise InputError(f"widths must be a non-empty sequence of ints >= 1, got {widths!r}")
+    return tuple(int(w) for w in widths)
+
+
+def trimap_miou(predictions, targets, num_classes: int, widths,
+                ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """mIoU counted only within ``w`` px of a ground-truth boundary, for each ``w`` in ``widths``.
+
+    Args:
+        predictions: (N, H, W) (or (H, W)) predicted class indices, e.g. ``model.predict(x)``.
+        targets: ground-truth labels of the same shape; ``ignore_index`` pixels are never counted
+            and make no boundary.
+        num_classes: number of classes C.
+        widths: band half-widths in pixels (ints >= 1), e.g. ``range(1, 41)``.
+
+    Returns:
+        (len(widths),) float64: the mIoU of the pixels in each band (NaN for a band that holds
+        no pixel, e.g. images with one label only).
+
+    >>> target = np.zeros((6, 6), dtype=np.int64); target[2:4, 2:4] = 1
+    >>> float(trimap_miou(target, target, 2, [1])[0])        # a perfect prediction
+    1.0
+    """
+    widths = _check_widths(widths)
+    predictions, targets = np.asarray(predictions), np.asarray(targets)
+    if predictions.shape != targets.shape:
+        raise InputError(f"predictions must have the shape of targets {targets.shape}, "
+                         f"got {predictions.shape}")
+    if targets.ndim not in (2, 3):
+        raise InputError(f"targets must be (H, W) or (N, H, W) labels, got shape {targets.shape}")
+    if targets.ndim == 2:
+        predictions, targets = predictions[None], targets[None]
+    curve = TrimapCurve(num_classes, widths, ignore_index)
+    for prediction, target in zip(predictions, targets, strict=True):
+        curve.update(prediction, target)
+    by_width = dict(zip(curve.widths, curve.curve(), strict=True))
+    return np.array([by_width[w] for w in widths])

@@ -130,7 +130,8 @@ class TorchASPPPooling(torch_nn.Module):
 class TorchASPP(torch_nn.Module):
     """1x1 branch, one 3x3 atrous branch per rate, image pooling; concat; 1x1 projection."""
 
-    def __init__(self, in_channels, out_channels, rates, separable=True, dropout=0.1):
+    def __init__(self, in_channels, out_channels, rates, separable=True, dropout=0.1,
+                 image_pooling=True):
         super().__init__()
         branches = [TorchConvBNReLU(in_channels, out_channels, 1)]
         for rate in rates:
@@ -140,7 +141,8 @@ class TorchASPP(torch_nn.Module):
                     TorchSeparableConv2d(in_channels, out_channels, 3, dilation=rate)))
             else:
                 branches.append(TorchConvBNReLU(in_channels, out_channels, 3, dilation=rate))
-        branches.append(TorchASPPPooling(in_channels, out_channels))
+        if image_pooling:
+            branches.append(TorchASPPPooling(in_channels, out_channels))
         self.branches = torch_nn.ModuleList(branches)
         self.project = torch_nn.Sequential(
             torch_nn.Conv2d(len(branches) * out_channels, out_channels, 1, bias=False),
@@ -218,7 +220,8 @@ class TorchDeepLabV3Plus(torch_nn.Module):
                                       c["blocks"], c["output_stride"], c["separable"],
                                       c["multi_grid"])
         self.aspp = TorchASPP(c["widths"][-1], c["aspp_channels"], self.rates,
-                              separable=c["separable"], dropout=c["dropout"])
+                              separable=c["separable"], dropout=c["dropout"],
+                              image_pooling=c["aspp_pooling"])
         if c["decoder"]:
             self.decoder = TorchDecoder(c["aspp_channels"], c["widths"][0], c["num_classes"],
                                         project_channels=c["low_level_channels"],

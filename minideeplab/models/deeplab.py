@@ -8,11 +8,13 @@
 
 Why the default ASPP rates are (1, 2, 3) and not the paper's (6, 12, 18): the
 paper trains on 513x513 crops at output stride 16, a 33x33 feature map, where a
-3x3 conv at rate 18 still has most of its taps inside the map. Our default
+3x3 conv at rate 18 keeps 40% of its taps on the map on average. Our default
 images are 64x64, so the map is 4x4: at rate 6 or more every tap but the
 centre falls on zero padding, and the "atrous" branch degenerates into a 1x1
-conv (DeepLabV3, Sec. 3.3, Fig. 4). Scaling the rates to the map (6/33 of the
-map's side is about 1 pixel on a 4x4 map) keeps the branches different.
+conv (DeepLabV3, Sec. 3.3, Fig. 4). (1, 2, 3) is a choice for a 4x4 map, not a
+proportional scaling (scaled by 4/33 and rounded, the paper's rates would be
+(1, 1, 2)): three different rates, the largest with a quarter of its taps on
+the map.
 
 Rates are given for output stride 16 and scale with it: halving the output
 stride doubles the map, so the rates double to keep the field of view the same
@@ -46,7 +48,8 @@ def scale_rates(rates, output_stride, reference_stride=16):
 
 def deeplab_config(num_classes, *, in_channels=3, output_stride=16, decoder=True, separable=True,
                    stem_channels=16, widths=(24, 48, 96, 128), blocks=(2, 2, 2, 2),
-                   aspp_channels=64, aspp_rates=(1, 2, 3), low_level_channels=24,
+                   aspp_channels=64, aspp_rates=(1, 2, 3), aspp_pooling=True,
+                   low_level_channels=24,
                    decoder_channels=64, dropout=0.1, multi_grid=None, seed=0) -> dict:
     """The arguments of :class:`DeepLabV3Plus`, checked, as a plain dict (JSON-able).
 
@@ -65,6 +68,7 @@ def deeplab_config(num_classes, *, in_channels=3, output_stride=16, decoder=True
         output_stride=int(output_stride), decoder=bool(decoder), separable=bool(separable),
         stem_channels=stem_channels, widths=tuple(widths), blocks=tuple(blocks),
         aspp_channels=aspp_channels, aspp_rates=tuple(aspp_rates),
+        aspp_pooling=bool(aspp_pooling),
         low_level_channels=low_level_channels, decoder_channels=decoder_channels,
         dropout=dropout, multi_grid=None if multi_grid is None else tuple(multi_grid),
         seed=seed)
@@ -84,7 +88,9 @@ class DeepLabV3Plus(Module):
             uses standard 3x3 convs (for the ablation).
         stem_channels, widths, blocks: backbone sizes (see :class:`Backbone`).
         aspp_channels: channels of every ASPP branch and of its projection.
-        aspp_rates: atrous rates at output stride 16 (scaled for other strides).
+        aspp_rates: atrous rates at output stride 16 (scaled for other strides);
+            ``()`` leaves ASPP without atrous branches.
+        aspp_pooling: False leaves out ASPP's image-pooling branch.
         low_level_channels: the decoder's 1x1 projection of the stride-4 features.
         decoder_channels: channels of the decoder's 3x3 convs.
         dropout: after the ASPP projection.
@@ -104,7 +110,8 @@ class DeepLabV3Plus(Module):
         self.backbone = Backbone(c["in_channels"], c["stem_channels"], c["widths"], c["blocks"],
                                  self.output_stride, c["separable"], c["multi_grid"], rng=rng)
         self.aspp = ASPP(self.backbone.out_channels, c["aspp_channels"], self.rates,
-                         separable=c["separable"], dropout=c["dropout"], rng=rng)
+                         separable=c["separable"], dropout=c["dropout"],
+                         image_pooling=c["aspp_pooling"], rng=rng)
         if c["decoder"]:
             self.decoder = Decoder(c["aspp_channels"], self.backbone.low_level_channels,
                                    self.num_classes, project_channels=c["low_level_channels"],

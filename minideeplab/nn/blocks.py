@@ -156,19 +156,23 @@ class ASPP(Module):
     back to ``out_channels`` by a 1x1 conv + BN + ReLU + dropout.
 
     In the paper the rates are (6, 12, 18) at output stride 16 on 513x513 crops,
-    i.e. on a 33x33 feature map. Any number of rates works here.
+    i.e. on a 33x33 feature map. Any number of rates works here, none included
+    (``rates=()`` leaves the 1x1 and pooling branches); ``image_pooling=False``
+    leaves out the pooling branch (for the ablation of notebook 03).
 
     Keys: ``branches.0.0.weight`` (1x1), ``branches.1.0....`` (first rate), ...,
     ``branches.{R+1}.conv.weight`` (pooling), ``project.0.weight``.
     """
 
-    def __init__(self, in_channels, out_channels, rates, separable=True, dropout=0.1, rng=None):
+    def __init__(self, in_channels, out_channels, rates, separable=True, dropout=0.1,
+                 image_pooling=True, rng=None):
         super().__init__()
         rates = tuple(int(r) for r in rates)
         if any(r < 1 for r in rates):
             raise InputError(f"rates must be positive ints, got {rates}")
         self.rates = rates
         self.separable = bool(separable)
+        self.image_pooling = bool(image_pooling)
         branches = [ConvBNReLU(in_channels, out_channels, 1, rng=rng)]
         for rate in rates:
             if separable:
@@ -176,7 +180,8 @@ class ASPP(Module):
                     SeparableConv2d(in_channels, out_channels, 3, dilation=rate, rng=rng)]))
             else:
                 branches.append(ConvBNReLU(in_channels, out_channels, 3, dilation=rate, rng=rng))
-        branches.append(ASPPPooling(in_channels, out_channels, rng=rng))
+        if self.image_pooling:
+            branches.append(ASPPPooling(in_channels, out_channels, rng=rng))
         self.branches = ModuleList(branches)
         self.project = Sequential([
             Conv2d(len(branches) * out_channels, out_channels, 1, bias=False, rng=rng),
@@ -187,7 +192,8 @@ class ASPP(Module):
 
     def layer_specs(self):
         """Its geometry: the branches side by side (named after this block), then the projection."""
-        names = ["1x1", *(f"rate {rate}" for rate in self.rates), "image pooling"]
+        names = ["1x1", *(f"rate {rate}" for rate in self.rates)]
+        names += ["image pooling"] if self.image_pooling else []
         return [ParallelSpec(None, [[branch] for branch in self.branches], names), self.project]
 
     def forward(self, x):

@@ -142,16 +142,26 @@ def _draw_share_box(ax, erf, centre, share):
                   label=f"{share:.0%} of the ERF ({side:g} px)"), radius
 
 
-def _erf_panel(fig, ax, erf, rf_size, title, rf_box=None, share=0.9, log=False):
+def _fits(size, shape) -> bool:
+    """True when a square field of side ``size`` fits inside the map (else its box would only
+    trace the map's border)."""
+    size_y, size_x = rf.per_axis(size)
+    return math.isfinite(size_y) and math.isfinite(size_x) and size_y < shape[0] \
+        and size_x < shape[1]
+
+
+def _erf_panel(fig, ax, erf, rf_size, title, rf_box=None, share=0.9, log=False, limits=None,
+               legend_below=False):
     erf = rf.check_erf(erf)
     (cy, cx), _ = rf.erf_moments(erf)
     centre = (round(cy), round(cx))
+    low, high = limits if limits is not None else (None, None)
     if log:
-        floor = erf[erf > 0].min()
-        image = ax.imshow(np.log10(np.maximum(erf, floor)), cmap="magma")
+        floor = erf[erf > 0].min() if low is None else 10.0 ** low
+        image = ax.imshow(np.log10(np.maximum(erf, floor)), cmap="magma", vmin=low, vmax=high)
         bar_label = "log10(share of gradient mass)"
     else:
-        image = ax.imshow(erf, cmap="magma")
+        image = ax.imshow(erf, cmap="magma", vmin=low, vmax=high)
         bar_label = "share of gradient mass"
     handles = []
     if rf_box is not None:
@@ -160,7 +170,7 @@ def _erf_panel(fig, ax, erf, rf_size, title, rf_box=None, share=0.9, log=False):
                                fill=False, edgecolor=RF_BOX_COLOUR, linewidth=2, linestyle="--"))
         handles.append(Line2D([], [], color=RF_BOX_COLOUR, linestyle="--", linewidth=2,
                               label=f"theoretical RF ({bottom - top + 1:g} px)"))
-    elif rf_size is not None:
+    elif rf_size is not None and (limits is None or _fits(rf_size, erf.shape)):
         handles.append(_draw_rf_box(ax, erf.shape, rf_size, centre))
     share_handle, _ = _draw_share_box(ax, erf, centre, share)
     handles.append(share_handle)
@@ -172,8 +182,12 @@ def _erf_panel(fig, ax, erf, rf_size, title, rf_box=None, share=0.9, log=False):
     ax.set_title(title)
     colourbar = fig.colorbar(image, ax=ax, shrink=0.85)
     colourbar.set_label(bar_label)
-    ax.legend(handles=handles, loc="upper right", fontsize=9, facecolor="0.3",
-              labelcolor="white", framealpha=0.8)
+    if legend_below:                   # keeps the map's edges (the faint tails) visible
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9,
+                  facecolor="0.3", labelcolor="white", framealpha=0.9, ncols=1)
+    else:
+        ax.legend(handles=handles, loc="upper right", fontsize=9, facecolor="0.3",
+                  labelcolor="white", framealpha=0.8)
     return erf, centre
 
 
@@ -207,26 +221,38 @@ def plot_erf(erf, rf_rows=None, title: str = "Effective receptive field", output
 def plot_erf_comparison(erf_untrained, erf_trained, rf_size,
                         labels=("untrained (random weights)", "trained"), share: float = 0.9,
                         title: str = "Effective receptive field before and after training",
-                        path=None) -> Figure:
+                        log: bool = False, path=None) -> Figure:
     """Two ERFs side by side with the theoretical RF, and how their mass spreads.
 
     ``rf_size`` is the theoretical RF size (a number, or rows / one row of
     :func:`~minideeplab.receptive_field.receptive_field`); its box is centred
-    on each ERF's centre of mass. The bottom panel plots, for each ERF, the
-    share of its mass inside a square of half-width ``radius`` around its
-    centre: a compact ERF rises fast; the dashed vertical line is the
-    theoretical RF's half-width ``(r - 1) / 2``.
+    on each ERF's centre of mass, and left out when the field does not fit
+    inside the map (it would only trace the border). Both maps share one
+    colour scale, so their brightness compares; ``log=True`` shows log10 of
+    the maps, which makes the faint tails (and the edge of the theoretical
+    field) visible. The bottom panel plots, for each ERF, the share of its
+    mass inside a square of half-width ``radius`` around its centre: a
+    compact ERF rises fast; the dashed vertical line is the theoretical RF's
+    half-width ``(r - 1) / 2``.
     """
     rf_size = _rf_size_of(rf_size)
+    maps = [rf.check_erf(erf_untrained), rf.check_erf(erf_trained)]
+    if log:
+        positive = [m[m > 0] for m in maps]
+        high = math.log10(max(p.max() for p in positive))
+        limits = (max(math.log10(min(p.min() for p in positive)), high - 6.0), high)
+    else:
+        limits = (0.0, max(m.max() for m in maps))
     if not isinstance(labels, (list, tuple)) or len(labels) != 2:
         raise InputError(f"labels must be two strings (untrained, trained), got {labels!r}")
-    fig = new_figure(10, 9.5)
+    fig = new_figure(10, 10.5)
     axes = fig.subplot_mosaic([["left", "right"], ["curve", "curve"]],
-                              height_ratios=(1.35, 1))
+                              height_ratios=(1.5, 1))
     curves = []
     for key, erf, label in zip(("left", "right"), (erf_untrained, erf_trained), labels,
                                 strict=True):
-        erf, centre = _erf_panel(fig, axes[key], erf, rf_size, label, share=share)
+        erf, centre = _erf_panel(fig, axes[key], erf, rf_size, label, share=share, log=log,
+                                 limits=limits, legend_below=True)
         rows, cols = np.indices(erf.shape)
         distance = np.maximum(np.abs(rows - centre[0]), np.abs(cols - centre[1]))
         radii = np.arange(distance.max() + 1)
