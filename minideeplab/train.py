@@ -410,14 +410,17 @@ def _images_per_second(steps, batch_size, seconds):
 # ------------------------------------------------------- saying what happens
 
 def kernel_cache_is_cold() -> bool:
-    """True when a Numba kernel has no up-to-date compiled copy on disk.
+    """True when no Numba kernel has an up-to-date compiled copy on disk yet.
 
-    The first training step then compiles the kernels (about 20 s on 2 cores); later runs
-    load them from the cache. A kernel is cached when its cache index file (numba's
-    ``<function>-<line>.py<version>.nbi``, wherever numba keeps it: next to the code, in
-    ``NUMBA_CACHE_DIR`` or a user cache folder) exists and is newer than its source file
-    (an edited source makes numba compile again). False when it cannot tell (numba's
-    dispatcher attributes read here are not a public API; a test checks both answers).
+    That is a fresh install (or a new ``NUMBA_CACHE_DIR``, or edited kernels): the first
+    training step then compiles the kernels, and later runs load them from the cache. A
+    kernel is cached when its cache index file (numba's ``<function>-<line>.py<version>.nbi``,
+    wherever numba keeps it: next to the code, in ``NUMBA_CACHE_DIR`` or a user cache folder)
+    exists and is newer than its source file. Only "none cached" counts as cold: a helper
+    that is always inlined into its callers never gets a cache file of its own, and a kernel
+    that training does not use stays uncompiled, so "some missing" is the normal warm state.
+    False when it cannot tell (numba's dispatcher attributes read here are not a public API;
+    a test checks both answers).
     """
     import importlib
     import pkgutil
@@ -435,11 +438,11 @@ def kernel_cache_is_cold() -> bool:
                     continue                # not a kernel, or one compiled without cache=True
                 index = Path(cache_file._index_path)
                 source = Path(kernel.py_func.__code__.co_filename)
-                if not index.exists() or index.stat().st_mtime < source.stat().st_mtime:
-                    return True
+                if index.exists() and index.stat().st_mtime >= source.stat().st_mtime:
+                    return False            # at least one compiled kernel is on disk
     except (ImportError, AttributeError, OSError):
         return False
-    return False
+    return True
 
 
 def _progress(iterable, enabled, initial, total):
