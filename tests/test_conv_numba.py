@@ -126,8 +126,8 @@ def test_sharing_the_work_among_threads_does_not_change_the_result(threads, w_sh
 
 
 @pytest.mark.parametrize("w_shape, kwargs", [
-    ((4, 3, 3, 3), dict(padding=2, dilation=2)),
-    ((6, 4, 3, 2), dict(stride=(2, 1), padding=(1, 0), groups=2)),
+    ((4, 4, 3, 3), dict(padding=2, dilation=2)),
+    ((6, 2, 3, 2), dict(stride=(2, 1), padding=(1, 0), groups=2)),
 ])
 def test_columns_built_in_bands_of_a_few_rows_give_the_same_numbers(monkeypatch, w_shape,
                                                                       kwargs):
