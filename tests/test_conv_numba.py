@@ -125,6 +125,26 @@ def test_sharing_the_work_among_threads_does_not_change_the_result(threads, w_sh
         assert np.array_equal(a, e), name
 
 
+@pytest.mark.parametrize("w_shape, kwargs", [
+    ((4, 4, 3, 3), dict(padding=2, dilation=2)),
+    ((6, 2, 3, 2), dict(stride=(2, 1), padding=(1, 0), groups=2)),
+])
+def test_columns_built_in_bands_of_a_few_rows_give_the_same_numbers(monkeypatch, w_shape,
+                                                                      kwargs):
+    # im2col and col2im work on bands of about BAND_COLUMNS output pixels; with 5
+    # columns a band is one row of this 7-pixel-wide output (the last band shorter)
+    from minideeplab.kernels import conv as conv_kernels
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 4, 9, 7))
+    w = rng.standard_normal(w_shape)
+    expected = conv_both_ways("numpy", x, w, **kwargs)
+    monkeypatch.setattr(conv_kernels, "BAND_COLUMNS", 5)
+    banded = conv_both_ways("numba", x, w, **kwargs)
+    for name, a, e in zip(("out", "dx", "dw"), banded[:3], expected[:3], strict=True):
+        assert_same_numbers(a, e, name)
+
+
 def test_depthwise_dw_sums_the_whole_batch_deterministically():
     # dW sums over images. Every image's share is computed in its own slot and
     # summed afterwards (no "+=" from parallel iterations into one dW), so the
