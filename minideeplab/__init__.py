@@ -15,7 +15,8 @@ floors above it in this list, never from a floor below.
     nn/                                Module, Parameter, layers and blocks on functional/
     models/                            backbone and DeepLabV3Plus (describe their layers as specs)
     optim, metrics, checkpoint,        optimizers, IoU and friends, saving and loading models,
-      run_folder                       a run folder's guards (resume, overwrite, Ctrl-C)
+      run_folder, run_status           a run folder's guards (resume, overwrite, Ctrl-C);
+                                       the progress bar and the one-time compile notice
     datasets/                          shapes, digits, your own folders, augmentation, cache
     train                              the training loop (returns results, draws nothing)
     receptive_field/                   theoretical and effective fields, gridding, taps on padding

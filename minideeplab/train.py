@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -55,6 +53,8 @@ from .run_folder import (
     interrupted,
     prepare_run_folder,
 )
+from .run_status import COMPILE_MESSAGE, kernel_cache_is_cold
+from .run_status import progress_bar as _progress
 
 __all__ = ["TrainConfig", "DEFAULT_LR", "train", "evaluate", "evaluate_batches",
            "TrainingDiverged", "TrainingInterrupted", "OptionError", "RESUMABLE",
@@ -67,8 +67,6 @@ __all__ = ["TrainConfig", "DEFAULT_LR", "train", "evaluate", "evaluate_batches",
 DEFAULT_LR = {"sgd": 0.6, "adam": 1e-3}
 
 
-#: What the first step costs when the Numba kernels are not cached yet (measured on 2 cores).
-COMPILE_MESSAGE = "compiling the kernels, once, about 20 s (they are cached for later runs)"
 
 # the clock for every figure of speed (a test replaces it to check what is measured)
 _clock = time.perf_counter
@@ -405,62 +403,6 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
 def _images_per_second(steps, batch_size, seconds):
     """Images a second over ``steps`` steps that took ``seconds``; None when there are none."""
     return steps * batch_size / seconds if steps > 0 and seconds > 0 else None
-
-
-# ------------------------------------------------------- saying what happens
-
-def kernel_cache_is_cold() -> bool:
-    """True when no Numba kernel has an up-to-date compiled copy on disk yet.
-
-    That is a fresh install (or a new ``NUMBA_CACHE_DIR``, or edited kernels): the first
-    training step then compiles the kernels, and later runs load them from the cache. A
-    kernel is cached when its cache index file (numba's ``<function>-<line>.py<version>.nbi``,
-    wherever numba keeps it: next to the code, in ``NUMBA_CACHE_DIR`` or a user cache folder)
-    exists and is newer than its source file. Only "none cached" counts as cold: a helper
-    that is always inlined into its callers never gets a cache file of its own, and a kernel
-    that training does not use stays uncompiled, so "some missing" is the normal warm state.
-    False when it cannot tell (numba's dispatcher attributes read here are not a public API;
-    a test checks both answers).
-    """
-    import importlib
-    import pkgutil
-
-    from . import kernels
-
-    try:
-        from numba.core.registry import CPUDispatcher
-
-        for module_info in pkgutil.iter_modules(kernels.__path__):
-            module = importlib.import_module(f"{kernels.__name__}.{module_info.name}")
-            for kernel in vars(module).values():
-                cache_file = getattr(getattr(kernel, "_cache", None), "_cache_file", None)
-                if not isinstance(kernel, CPUDispatcher) or cache_file is None:
-                    continue                # not a kernel, or one compiled without cache=True
-                index = Path(cache_file._index_path)
-                source = Path(kernel.py_func.__code__.co_filename)
-                if index.exists() and index.stat().st_mtime >= source.stat().st_mtime:
-                    return False            # at least one compiled kernel is on disk
-    except (ImportError, AttributeError, OSError):
-        return False
-    return True
-
-
-def _progress(iterable, enabled, initial, total):
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    size = dict(dynamic_ncols=True)
-    try:
-        terminal = os.get_terminal_size(sys.stderr.fileno())
-    except (AttributeError, OSError, ValueError):
-        terminal = None                    # not a terminal (a file, a pipe, a notebook)
-    if terminal is not None and (terminal.columns < 20 or terminal.lines < 1):
-        # some terminals (containers, CI runners) report 0 x 0; tqdm would then draw a
-        # bar 0 wide on 0 rows, that is, nothing at all
-        size = dict(ncols=80, nrows=24)
-    return tqdm(iterable, initial=initial, total=total, desc="train", unit="step",
-                mininterval=1.0, **size)
 
 
 def _jsonable(value):

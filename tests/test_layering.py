@@ -21,7 +21,7 @@ FLOORS = [
     {"implementation"},
     {"nn"},
     {"models"},
-    {"optim", "metrics", "checkpoint", "run_folder"},
+    {"optim", "metrics", "checkpoint", "run_folder", "run_status"},
     {"datasets"},
     {"train"},
     {"receptive_field"},

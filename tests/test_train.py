@@ -9,22 +9,14 @@ import pytest
 import minideeplab as mdl
 from minideeplab.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from minideeplab.models import DeepLabV3Plus
-from minideeplab.train import TrainConfig, TrainingDiverged, train
+from minideeplab.train import TrainingDiverged, train
 
-TINY_MODEL = dict(stem_channels=8, widths=(8, 12, 16, 16), blocks=(1, 1, 1, 1), aspp_channels=8,
-                  low_level_channels=8, decoder_channels=8)
-
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv("MINIDEEPLAB_CACHE_DIR", str(tmp_path / "cache"))
+from .tiny_training import TINY_MODEL, cache_in_tmp, tiny_config  # noqa: F401
 
 
 def _config(**overrides):
-    values = dict(image_size=32, n_train=48, n_val=16, n_test=16, steps=8, batch_size=4,
-                  eval_every=4, checkpoint_every=4, lr=0.05, warmup_steps=0, model=TINY_MODEL)
-    values.update(overrides)
-    return TrainConfig(**values)
+    return tiny_config(**{**dict(n_train=48, n_val=16, n_test=16, steps=8, batch_size=4,
+                                  eval_every=4, checkpoint_every=4), **overrides})
 
 
 def test_a_few_steps_lower_the_loss(tmp_path):

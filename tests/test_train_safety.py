@@ -19,26 +19,17 @@ import minideeplab.train as train_module
 from minideeplab.checkpoint import load_checkpoint
 from minideeplab.train import (
     OptionError,
-    TrainConfig,
     TrainingDiverged,
     TrainingInterrupted,
     train,
 )
 
-TINY_MODEL = dict(stem_channels=8, widths=(8, 12, 16, 16), blocks=(1, 1, 1, 1), aspp_channels=8,
-                  low_level_channels=8, decoder_channels=8)
-
-
-@pytest.fixture(autouse=True)
-def _cache_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv("MINIDEEPLAB_CACHE_DIR", str(tmp_path / "cache"))
+from .tiny_training import TINY_MODEL, cache_in_tmp, tiny_config  # noqa: F401
 
 
 def _config(**overrides):
-    values = dict(image_size=32, n_train=16, n_val=8, n_test=8, steps=4, batch_size=4,
-                  eval_every=4, checkpoint_every=2, lr=0.05, warmup_steps=0, model=TINY_MODEL)
-    values.update(overrides)
-    return TrainConfig(**values)
+    return tiny_config(**{**dict(n_train=16, n_val=8, n_test=8, steps=4, batch_size=4,
+                                  eval_every=4, checkpoint_every=2), **overrides})
 
 
 def _quiet(*args):
@@ -287,8 +278,8 @@ def test_the_progress_bar_shows_progress_when_the_terminal_reports_zero_columns(
     import termios
 
     code = textwrap.dedent("""
-        from minideeplab.train import _progress
-        bar = _progress(range(3), True, 0, 3)
+        from minideeplab.run_status import progress_bar
+        bar = progress_bar(range(3), True, 0, 3)
         for step in bar:
             pass
         bar.close()
