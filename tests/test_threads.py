@@ -15,7 +15,7 @@ from minideeplab.kernels import _threads  # noqa: E402
 @pytest.fixture
 def pool(monkeypatch):
     """Three threads and no size threshold; the thread count is restored afterwards."""
-    monkeypatch.setattr(_threads, "MIN_PARALLEL_VALUES", 0)
+    monkeypatch.setattr(_threads, "MIN_PARALLEL_WORK", 0)
     previous = _threads.get_num_threads()
     _threads.set_num_threads(3)
     yield
@@ -34,7 +34,7 @@ def recording_kernel():
 def test_the_slices_cover_every_task_once_on_as_many_threads(pool):
     kernel, calls = recording_kernel()
     out = np.zeros(10)
-    _threads.parallel_for(kernel, 10, out, values=10)
+    _threads.parallel_for(kernel, 10, out, work=10)
     assert np.array_equal(out, np.ones(10))                 # every task exactly once
     assert sorted((first, stop) for first, stop, _ in calls) == [(0, 3), (3, 6), (6, 10)]
     names = {first: name for first, _, name in calls}
@@ -45,17 +45,17 @@ def test_the_slices_cover_every_task_once_on_as_many_threads(pool):
 
 def test_fewer_tasks_than_threads_gives_one_slice_per_task(pool):
     kernel, calls = recording_kernel()
-    _threads.parallel_for(kernel, 2, np.zeros(2), values=2)
+    _threads.parallel_for(kernel, 2, np.zeros(2), work=2)
     assert sorted((first, stop) for first, stop, _ in calls) == [(0, 1), (1, 2)]
 
 
 def test_small_calls_stay_on_the_calling_thread(pool, monkeypatch):
-    monkeypatch.setattr(_threads, "MIN_PARALLEL_VALUES", 100)
+    monkeypatch.setattr(_threads, "MIN_PARALLEL_WORK", 100)
     kernel, calls = recording_kernel()
-    _threads.parallel_for(kernel, 10, np.zeros(10), values=99)
+    _threads.parallel_for(kernel, 10, np.zeros(10), work=99)
     assert calls == [(0, 10, threading.current_thread().name)]
     calls.clear()
-    _threads.parallel_for(kernel, 10, np.zeros(10), values=100)
+    _threads.parallel_for(kernel, 10, np.zeros(10), work=100)
     assert len(calls) == 3
 
 
@@ -68,11 +68,11 @@ def test_an_error_in_a_worker_is_raised_after_every_slice_finished(pool):
         finished.append(first)
 
     with pytest.raises(ValueError, match="slice 3 failed"):
-        _threads.parallel_for(kernel, 9, values=9)
+        _threads.parallel_for(kernel, 9, work=9)
     assert sorted(finished) == [0, 6]
     # the pool still works afterwards
     kernel2, calls = recording_kernel()
-    _threads.parallel_for(kernel2, 9, np.zeros(9), values=9)
+    _threads.parallel_for(kernel2, 9, np.zeros(9), work=9)
     assert len(calls) == 3
 
 
@@ -84,9 +84,9 @@ def test_a_call_from_inside_a_slice_runs_on_its_own_thread(pool):
         inner_calls.append((first, stop))
 
     def outer(first, stop):
-        _threads.parallel_for(inner, 4, values=4)
+        _threads.parallel_for(inner, 4, work=4)
 
-    _threads.parallel_for(outer, 3, values=3)
+    _threads.parallel_for(outer, 3, work=3)
     assert sorted(inner_calls) == [(0, 4)] * 3
 
 

@@ -20,7 +20,7 @@ before:
   for a thread the scheduler put aside waits a whole time slice: a
   two-element ``prange`` loop measured 2.6 us at best but 13-16 ms at the
   median on a busy 2-core machine, where handing a slice to our pool took
-  15-20 us. A training step makes about 250 parallel calls.
+  15-20 us.
 * **One pool for everything.** The convolutions' matrix products (OpenBLAS,
   through NumPy) run on the same threads as the loops, so two pools never
   compete for the cores.
@@ -29,12 +29,18 @@ before:
   ``prange`` loop); the first training step with an empty cache waits for
   every kernel (14 CPU seconds before, 6 now).
 
-**One threshold.** Handing a slice to another thread and waiting for it costs
-about 15 microseconds, as much as a kernel needs for some 30 000 values. So a
-call that computes fewer than :data:`MIN_PARALLEL_VALUES` values (or, for a
-convolution, multiply-adds) runs on the calling thread alone (PyTorch's
-element-wise loops use the same grain, 32768). ``benchmarks/bench_performance.py``
-shows what the threshold buys on a training step (its section 3).
+**One threshold.** Handing a slice to another thread and getting it back is
+not free: the worker must wake up, take Python's lock to call the kernel, and
+hand it back, and the caller must wake up again. Inside a training step of the
+default model (some 250 kernel calls on 64x64 images) that measured 50-70
+microseconds per shared call on a 2-core virtual machine, so sharing every
+call made the step *slower* than one thread (31 ms against 21 ms at batch 8,
+idle machine). A call worth fewer than :data:`MIN_PARALLEL_WORK` units of work
+(values computed, or multiply-adds for a convolution) therefore runs on the
+calling thread alone: in that training step nearly every call does, while a
+convolution at DeepLab's sizes (S1 of ``benchmarks/bench_conv.py``: 1.2
+billion multiply-adds) runs 1.9x as fast on two threads.
+``benchmarks/bench_performance.py`` shows both in its section 3.
 
 **OpenBLAS on one thread.** NumPy's matrix products run in OpenBLAS, which
 has threads of its own. Our slices already keep every core busy, so while a
@@ -55,10 +61,10 @@ import threading
 
 from ..errors import InputError
 
-__all__ = ["parallel_for", "set_num_threads", "get_num_threads", "MIN_PARALLEL_VALUES",
+__all__ = ["parallel_for", "set_num_threads", "get_num_threads", "MIN_PARALLEL_WORK",
            "blas_threads", "single_threaded_blas"]
 
-MIN_PARALLEL_VALUES = 32768
+MIN_PARALLEL_WORK = 4_194_304        # 2**22 values or multiply-adds (see the docstring)
 
 
 # ------------------------------------------------------------- 1. the thread pool
@@ -143,18 +149,18 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_workers_after_fork)
 
 
-def parallel_for(kernel, n_tasks: int, *args, values: int) -> None:
+def parallel_for(kernel, n_tasks: int, *args, work: int) -> None:
     """Run ``kernel(first, stop, *args)`` on slices of ``range(n_tasks)``, one per thread.
 
     The slices are contiguous and as equal as possible; the calling thread
     runs the first one, the pool's threads the others, and the call returns
-    when all are done. ``values`` measures the work: the number of values the
-    call computes (for a convolution, its multiply-adds). Below
-    :data:`MIN_PARALLEL_VALUES` the call runs as one slice on the calling
+    when all are done. ``work`` measures the call: the number of values it
+    computes (for a convolution, its multiply-adds). Below
+    :data:`MIN_PARALLEL_WORK` the call runs as one slice on the calling
     thread (so does a call made while another thread is using the pool). An
     error in any slice is raised here, after every slice has finished.
     """
-    parts = min(n_tasks, _threads) if values >= MIN_PARALLEL_VALUES else 1
+    parts = min(n_tasks, _threads) if work >= MIN_PARALLEL_WORK else 1
     if parts <= 1 or not _pool_lock.acquire(blocking=False):
         kernel(0, n_tasks, *args)
         return

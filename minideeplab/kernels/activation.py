@@ -56,7 +56,7 @@ def relu_forward(x):
     out = np.empty_like(x)
     positive = np.empty(x.shape, dtype=np.bool_)
     parallel_for(_relu_forward, x.size, x.reshape(-1), out.reshape(-1), positive.reshape(-1),
-                 values=x.size)
+                 work=x.size)
     return out, positive
 
 
@@ -69,5 +69,5 @@ def relu_backward(dout, positive):
     dout = np.ascontiguousarray(dout)
     dx = np.empty_like(dout)
     parallel_for(_relu_backward, dout.size, dout.reshape(-1),
-                 np.ascontiguousarray(positive).reshape(-1), dx.reshape(-1), values=dout.size)
+                 np.ascontiguousarray(positive).reshape(-1), dx.reshape(-1), work=dout.size)
     return dx

@@ -159,7 +159,7 @@ def normalize_batch(x, gamma, beta, eps):
     out = np.empty_like(x)
     mean, var, inv_std = (np.empty(channels, dtype=x.dtype) for _ in range(3))
     parallel_for(_normalize_batch, channels, _rows(x), gamma, beta, float(eps), _rows(out),
-                 mean, var, inv_std, values=x.size)
+                 mean, var, inv_std, work=x.size)
     return out, mean, var, inv_std
 
 
@@ -171,7 +171,7 @@ def normalize(x, mean, inv_std, gamma, beta):
     """
     out = np.empty_like(x)
     parallel_for(_normalize, x.shape[1], _rows(x), mean, inv_std, gamma, beta, _rows(out),
-                 values=x.size)
+                 work=x.size)
     return out
 
 
@@ -185,5 +185,5 @@ def backward(dout, x, mean, inv_std, gamma, training):
     dgamma = np.empty(dout.shape[1], dtype=dout.dtype)
     dbeta = np.empty(dout.shape[1], dtype=dout.dtype)
     parallel_for(_backward, dout.shape[1], _rows(dout), _rows(x), mean, inv_std, gamma,
-                 bool(training), _rows(dx), dgamma, dbeta, values=dout.size)
+                 bool(training), _rows(dx), dgamma, dbeta, work=dout.size)
     return dx, dgamma, dbeta

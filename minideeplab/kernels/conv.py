@@ -230,7 +230,7 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
                               out=out_grouped[n, :, :, row * w_out:(row + rows) * w_out])
 
     with single_threaded_blas():
-        parallel_for(images, n_images, values=_mult_adds(n_images, w.shape, out_size))
+        parallel_for(images, n_images, work=_mult_adds(n_images, w.shape, out_size))
     return out
 
 
@@ -276,7 +276,7 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
                             w_out, dx[n])
 
     with single_threaded_blas():
-        parallel_for(images, n_images, values=_mult_adds(n_images, w.shape, (h_out, w_out)))
+        parallel_for(images, n_images, work=_mult_adds(n_images, w.shape, (h_out, w_out)))
     return dx
 
 
@@ -318,5 +318,5 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
                 np.matmul(grad_grouped[n], cols_transposed, out=dw_per_image[n])
 
     with single_threaded_blas():
-        parallel_for(images, n_images, values=_mult_adds(n_images, w_shape, (h_out, w_out)))
+        parallel_for(images, n_images, work=_mult_adds(n_images, w_shape, (h_out, w_out)))
     return dw_per_image.sum(axis=0).reshape(w_shape)

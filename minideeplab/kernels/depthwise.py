@@ -217,7 +217,7 @@ def forward(x, w, stride, padding, dilation, out_size):
     out = np.empty((n_images, c_out, *out_size), dtype=x.dtype)
     parallel_for(depthwise_forward, n_images * c_out, _flat(x), w,
                  *_plane(x.shape, w.shape[2:], padding, dilation), *stride, *dilation,
-                 _flat(out), *out_size, values=out.size * w.shape[2] * w.shape[3])
+                 _flat(out), *out_size, work=out.size * w.shape[2] * w.shape[3])
     return out
 
 
@@ -226,7 +226,7 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation):
     dx = np.empty(x_shape, dtype=grad_out.dtype)
     parallel_for(depthwise_backward_input, x_shape[0] * x_shape[1], _flat(grad_out), w,
                  *grad_out.shape[2:], *_plane(x_shape, w.shape[2:], padding, dilation),
-                 *stride, *dilation, _flat(dx), values=grad_out.size * w.shape[2] * w.shape[3])
+                 *stride, *dilation, _flat(dx), work=grad_out.size * w.shape[2] * w.shape[3])
     return dx
 
 
@@ -236,5 +236,5 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation):
     dw_per_image = np.empty((n_images, *w_shape), dtype=grad_out.dtype)
     parallel_for(depthwise_backward_weight, n_images * w_shape[0], _flat(grad_out), _flat(x),
                  *grad_out.shape[2:], *_plane(x.shape, w_shape[2:], padding, dilation),
-                 *stride, *dilation, dw_per_image, values=grad_out.size * w_shape[2] * w_shape[3])
+                 *stride, *dilation, dw_per_image, work=grad_out.size * w_shape[2] * w_shape[3])
     return dw_per_image.sum(axis=0)

@@ -92,7 +92,7 @@ def forward(logits, labels, pixel_weight):
     probs = np.empty_like(logits)
     loss_per_image = np.empty(logits.shape[0], dtype=np.float64)
     parallel_for(_forward, logits.shape[0], _pixels(logits), _pixels(labels),
-                 _pixels(pixel_weight), _pixels(probs), loss_per_image, values=logits.size)
+                 _pixels(pixel_weight), _pixels(probs), loss_per_image, work=logits.size)
     return float(loss_per_image.sum()), probs
 
 
@@ -104,5 +104,5 @@ def backward(probs, labels, pixel_weight, scale):
     """
     dlogits = np.empty_like(probs)
     parallel_for(_backward, probs.shape[0], _pixels(probs), _pixels(labels),
-                 _pixels(pixel_weight), float(scale), _pixels(dlogits), values=probs.size)
+                 _pixels(pixel_weight), float(scale), _pixels(dlogits), work=probs.size)
     return dlogits

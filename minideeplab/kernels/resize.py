@@ -105,7 +105,7 @@ def forward(x, rows, cols):
     """
     out = np.empty((x.shape[0], x.shape[1], len(rows[0]), len(cols[0])), dtype=x.dtype)
     parallel_for(_forward, x.shape[0] * x.shape[1], x, *rows, *cols, out,
-                 values=max(x.size, out.size))
+                 work=max(x.size, out.size))
     return out
 
 
@@ -118,5 +118,5 @@ def backward(dout, rows, cols, x_shape):
     """
     dx = np.zeros(x_shape, dtype=dout.dtype)
     parallel_for(_backward, dout.shape[0] * dout.shape[1], dout, *rows, *cols, dx,
-                 values=max(dout.size, dx.size))
+                 work=max(dout.size, dx.size))
     return dx
