@@ -6,8 +6,9 @@
 The house, lowest floor first. Data flows down: a module imports only from the
 floors above it in this list, never from a floor below.
 
-    errors, geometry, images, fileio   what everyone needs: bad-input errors, sizes and layer
-                                       specs, image layout, files written atomically
+    errors, geometry, images, fileio,  what everyone needs: bad-input errors, sizes and layer
+      allocator                        specs, image layout, files written atomically, freed
+                                       memory kept for the next training step
     backend                            the numba/numpy switch, nothing else
     functional/                        forward/backward pairs in readable NumPy (the reference)
     kernels/                           Numba twins of the hot loops; all threading in _threads.py

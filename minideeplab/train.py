@@ -37,6 +37,7 @@ import numpy as np
 
 from . import datasets, metrics
 from . import functional as F
+from .allocator import reuse_freed_memory
 from .backend import get_backend
 from .checkpoint import build_model, load_checkpoint, save_checkpoint
 from .errors import InputError, OptionError
@@ -313,7 +314,8 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
     last_eval = {}
     done = start_step
     model.train()
-    with CtrlCAfterTheStep() as ctrl_c:
+    # reuse_freed_memory: each step reuses the pages the step before freed (allocator.py)
+    with CtrlCAfterTheStep() as ctrl_c, reuse_freed_memory():
         try:
             for step in bar:
                 lr = scheduler.step(step)

@@ -14,7 +14,7 @@ PACKAGE = Path(minideeplab.__file__).parent
 
 # lowest floor first: a module may import from its own floor or any earlier one
 FLOORS = [
-    {"errors", "geometry", "images", "fileio"},
+    {"errors", "geometry", "images", "fileio", "allocator"},
     {"backend"},
     {"functional"},
     {"kernels"},

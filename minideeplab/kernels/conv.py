@@ -32,8 +32,11 @@ reuse the same matrix: ``dW_g = dout_g @ cols_g^T`` and ``dcols_g = W_g^T @
 dout_g``, followed by *col2im*, which adds every entry of ``dcols`` back onto
 the input pixel it was copied from (entries of the padding are dropped).
 ``cols`` of a whole batch would be ``kH*kW = 9`` times larger than the batch
-itself, so it is built one image at a time, in a buffer each thread reuses:
-the memory stays bounded by one image's columns per thread.
+itself, so it is built one image at a time, and one band of output rows at a
+time, in a buffer each thread reuses: the memory stays bounded by one band's
+columns per thread, which stay in the core's cache between the copy and the
+GEMM. dW sums over the pixels, so its bands' products add up:
+``dW_g^T = sum over bands of cols_g @ dout_g^T``.
 
 Every route shares its work among threads the same way: a slice of the
 images or planes per thread (``_threads.parallel_for``), OpenBLAS on one
@@ -61,6 +64,11 @@ __all__ = ["forward", "backward_input", "backward_weight"]
 # between im2col and the GEMM. A GEMM on 256 columns also ran faster than on a
 # whole 64x64 image's 4096 (95 vs 75 GFLOP/s on one core, measured).
 BAND_COLUMNS = 256
+# dW sums over the columns, so its GEMM's inner dimension is the band's width:
+# wider bands, fewer and longer products. Measured on a dense 3x3 conv of 64
+# channels, one core: 74-77 GFLOP/s for 512-2048 columns per band, 71 for 256,
+# 56 for a whole 64x64 image at once (its 9 MB of columns leave the cache).
+WEIGHT_BAND_COLUMNS = 1024
 
 
 # ============================================================ im2col and col2im
@@ -180,9 +188,9 @@ def _is_pointwise(w_shape, stride, padding):
     return w_shape[2] == 1 and w_shape[3] == 1 and stride == (1, 1) and padding == (0, 0)
 
 
-def _band_rows(h_out, w_out):
-    """Output rows per band of columns: about ``BAND_COLUMNS`` columns (at least one row)."""
-    return max(1, min(h_out, BAND_COLUMNS // w_out))
+def _band_rows(h_out, w_out, columns=None):
+    """Output rows per band: about ``columns`` (default ``BAND_COLUMNS``) columns, >= 1 row."""
+    return max(1, min(h_out, (columns or BAND_COLUMNS) // w_out))
 
 
 def _mult_adds(n_images, w_shape, out_size):
@@ -296,27 +304,43 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
     geometry = (*stride, *padding, *dilation)
     dtype = grad_out.dtype
 
-    # dW_g = sum_n dout[n, g] @ cols[n, g]^T: (F_g, H_out*W_out) @ (H_out*W_out, K).
-    # dW sums over the batch, and threads may not "+=" into one shared dW (a
-    # data race): every image's product goes into its own slot of dw_per_image
-    # (N copies of dW, small), summed at the end in a fixed order.
+    # dW_g^T = sum_n cols[n, g] @ dout[n, g]^T: (K, H_out*W_out) @ (H_out*W_out, F_g),
+    # one band of output rows at a time (the product is a sum over the pixels,
+    # so the bands' products add up). dW sums over the batch, and threads may not
+    # "+=" into one shared dW (a data race): every image's sum goes into its own
+    # slot of dw_per_image (N copies of dW, small), summed at the end in a fixed
+    # order, so the result does not depend on the number of threads.
     f_per_group = c_out // groups
+    k_per_group = c_per_group * kh * kw
     grad_grouped = grad_out.reshape(n_images, groups, f_per_group, h_out * w_out)
-    dw_per_image = np.empty((n_images, groups, f_per_group, c_per_group * kh * kw), dtype=dtype)
+    dw_per_image = np.empty((n_images, groups, k_per_group, f_per_group), dtype=dtype)
     if _is_pointwise(w_shape, stride, padding):
         x_grouped = x.reshape(n_images, groups, c_per_group, height * width)
 
         def images(first, stop):
-            np.matmul(grad_grouped[first:stop], x_grouped[first:stop].transpose(0, 1, 3, 2),
+            np.matmul(x_grouped[first:stop], grad_grouped[first:stop].transpose(0, 1, 3, 2),
                       out=dw_per_image[first:stop])
     else:
+        band = _band_rows(h_out, w_out, WEIGHT_BAND_COLUMNS)
+
         def images(first, stop):
-            cols = np.empty((c_in * kh * kw, h_out * w_out), dtype=dtype)
+            buffer = np.empty(c_in * kh * kw * band * w_out, dtype=dtype)
+            product = np.empty((groups, k_per_group, f_per_group), dtype=dtype)
             for n in range(first, stop):
-                _im2col(x[n], kh, kw, *geometry, 0, h_out, w_out, cols)
-                cols_transposed = cols.reshape(groups, -1, h_out * w_out).transpose(0, 2, 1)
-                np.matmul(grad_grouped[n], cols_transposed, out=dw_per_image[n])
+                for row in range(0, h_out, band):
+                    rows = min(band, h_out - row)
+                    cols = buffer[:c_in * kh * kw * rows * w_out].reshape(groups, -1,
+                                                                          rows * w_out)
+                    _im2col(x[n], kh, kw, *geometry, row, rows, w_out,
+                            cols.reshape(c_in * kh * kw, -1))
+                    grad_band = grad_grouped[n, :, :, row * w_out:(row + rows) * w_out]
+                    if row == 0:
+                        np.matmul(cols, grad_band.transpose(0, 2, 1), out=dw_per_image[n])
+                    else:
+                        np.matmul(cols, grad_band.transpose(0, 2, 1), out=product)
+                        dw_per_image[n] += product
 
     with single_threaded_blas():
         parallel_for(images, n_images, work=_mult_adds(n_images, w_shape, (h_out, w_out)))
-    return dw_per_image.sum(axis=0).reshape(w_shape)
+    # (G, K, F_g) -> (G, F_g, K) = (C_out, C_in/G, kH, kW)
+    return np.ascontiguousarray(dw_per_image.sum(axis=0).transpose(0, 2, 1)).reshape(w_shape)
