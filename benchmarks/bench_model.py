@@ -27,6 +27,7 @@ fastest block's median; the NumPy reference gets 2 steps per block.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -40,6 +41,7 @@ except ImportError:  # run from a source checkout without installing
     import minideeplab as mdl
 
 from minideeplab import functional as F
+from minideeplab.allocator import reuse_freed_memory
 from minideeplab.nn import Dropout
 from minideeplab.timing import time_interleaved
 
@@ -92,12 +94,16 @@ def torch_training_step(torch, twin, optimizer, images_t, masks_t):
 
 
 def bench_training_step(batch, size, torch, log, include_numpy=True, blocks=5, calls=10,
-                        cold=False):
+                        cold=False, reuse_memory=True):
     """Time one training step at ``batch`` images of ``size`` x ``size``; returns a dict.
 
     Keys: ``what``, ``batch``, ``size``, ``regime``, seconds per step for
     ``numpy`` / ``numba`` / ``torch`` (those present) and ``check_loss``
     (relative difference of the two losses, when torch is there).
+
+    ``reuse_memory``: time inside :func:`minideeplab.allocator.reuse_freed_memory`,
+    as ``train()`` runs its steps. The setting is process-wide, so the PyTorch
+    twin, timed in the same process, runs with it too.
     """
     from minideeplab.optim import SGD
 
@@ -138,8 +144,11 @@ def bench_training_step(batch, size, torch, log, include_numpy=True, blocks=5, c
                                                        masks_t)
 
     log(f"{result['what']}: timing {', '.join(runners)} ...")
-    timings = time_interleaved(runners, blocks=blocks, calls={"numpy": 2, "numba": calls,
-                                                               "torch": calls}, cold=cold)
+    memory = reuse_freed_memory() if reuse_memory else contextlib.nullcontext()
+    with memory:
+        timings = time_interleaved(runners, blocks=blocks, cold=cold,
+                                   calls={"numpy": 2, "numba": calls, "torch": calls})
+    result["allocator"] = "reuse freed memory" if reuse_memory else "default"
     for name, timing in timings.items():
         result[name] = timing.seconds
         result["regime"] = timing.regime
@@ -203,6 +212,9 @@ def main(argv=None) -> int:
                         help="the cold regime: sleep 0.2 s before every step (for comparison)")
     parser.add_argument("--no-numpy", action="store_true", help="skip the (slow) NumPy reference")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="time with the C library's default allocator settings instead of "
+                             "reusing freed memory as train() does (allocator.py)")
     parser.add_argument("--threads", type=int, default=THREADS,
                         help=f"threads for Numba and PyTorch ({THREADS})")
     args = parser.parse_args(argv)
@@ -231,7 +243,8 @@ def main(argv=None) -> int:
     results = []
     for batch, size in steps:
         results.append(bench_training_step(batch, size, torch, log, not args.no_numpy,
-                                           args.blocks, args.calls, args.cold))
+                                           args.blocks, args.calls, args.cold,
+                                           reuse_memory=not args.default_allocator))
         if results[-1].get("check_loss", 0.0) > TOLERANCE:
             print(f"ERROR: minideeplab and torch losses differ by "
                   f"{results[-1]['check_loss']:.1e} (relative). Nothing was timed.",
@@ -240,7 +253,7 @@ def main(argv=None) -> int:
 
     print(f"DeepLabV3Plus({NUM_CLASSES}), one training step, float32, {args.threads} threads, "
           f"{results[0]['regime']}: the fastest of {args.blocks} interleaved blocks of "
-          f"{args.calls} steps (NumPy: 2), its median")
+          f"{args.calls} steps (NumPy: 2), its median; allocator: {results[0]['allocator']}")
     versions = f"numpy {np.__version__}"
     if torch is not None:
         versions += f", torch {torch.__version__}"

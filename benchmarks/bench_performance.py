@@ -50,6 +50,11 @@ BEFORE = {"S1": 1.34, "S2": 1.73, "S3": 1.24, "S4": 0.66, "S5": 0.32, "S6": 0.50
 BEFORE_NUMPY = {(8, 64): 2.6, (16, 64): 4.0}        # numpy / torch, training step
 BEFORE_FIRST_STEP = 18.0                             # seconds, empty Numba cache
 BEFORE_PEAK_MIB = 171                                # numba, training at batch 8
+# The same figure for the commit before this work (ba99e43), measured on the
+# 2-core machine these figures come from by that commit's own benchmark
+# (VmHWM, 10 steps): 216 MiB, of which `import numba` alone (numba 0.68) is
+# 146 MiB there. The 171 MiB came from another setting.
+BEFORE_PEAK_MIB_HERE = 216
 
 
 def measure_threads(blocks, calls, cold, log):
@@ -58,6 +63,7 @@ def measure_threads(blocks, calls, cold, log):
 
     import minideeplab as mdl
     from minideeplab import functional as F
+    from minideeplab.allocator import reuse_freed_memory
     from minideeplab.optim import SGD
 
     shape = bench_conv.SHAPES["S1"]
@@ -84,10 +90,11 @@ def measure_threads(blocks, calls, cold, log):
         return run
 
     log("threads: 1 and 2 ...")
-    timings = time_interleaved({f"{what}, {threads} thread{'s' * (threads > 1)}": on(threads, work)
-                                for what, work in (("S1 forward + backward", conv),
-                                                   ("training step 8x64", step))
-                                for threads in (1, 2)}, blocks=blocks, calls=calls, cold=cold)
+    contenders = {f"{what}, {threads} thread{'s' * (threads > 1)}": on(threads, work)
+                  for what, work in (("S1 forward + backward", conv), ("training step 8x64", step))
+                  for threads in (1, 2)}
+    with reuse_freed_memory():                       # as train() runs its steps
+        timings = time_interleaved(contenders, blocks=blocks, calls=calls, cold=cold)
     bench_conv.set_threads(bench_conv.THREADS)
     return {name: timing.seconds for name, timing in timings.items()}
 
@@ -135,8 +142,10 @@ def format_targets(conv_results, step_results, memory_rows, startup):
             startup["cold"]["total"], 8.0, "s")
     if memory_rows is not None:
         numba = next(r for r in memory_rows if r["what"] == "train batch 8, numba")
-        row("peak memory, training at batch 8, numba (MiB)", BEFORE_PEAK_MIB,
+        row("peak memory, batch 8, numba (MiB): issue's", BEFORE_PEAK_MIB,
             numba["peak"] / 2**20, BEFORE_PEAK_MIB, "")
+        row("peak memory, batch 8, numba (MiB): base here", BEFORE_PEAK_MIB_HERE,
+            numba["peak"] / 2**20, BEFORE_PEAK_MIB_HERE, "")
     return "\n".join(lines)
 
 
@@ -205,6 +214,8 @@ def main(argv=None) -> int:
         print("smoke run: one call of each, no figures to quote")
         return 0
     threads = measure_threads(blocks, calls, args.cold, log)
+    allocator_rows = fresh_process.measure_allocator(16, 64, blocks, calls, log) \
+        if torch is not None else None
     memory_rows = fresh_process.measure_memory(args.memory_steps, torch is not None, log)
     startup = fresh_process.measure_startup(3, log)
 
@@ -223,6 +234,9 @@ def main(argv=None) -> int:
     print(bench_model.format_table(step_results))
     print("\n3. what the threads buy (our pool, kernels/_threads.py)\n")
     print(format_threads(threads))
+    if allocator_rows is not None:
+        print("\n   and what reusing freed memory buys (allocator.py, as train() runs)\n")
+        print(fresh_process.format_allocator(allocator_rows, 16, 64))
     print("\n4. memory (fresh_process.py)\n")
     print(fresh_process.format_memory(memory_rows))
     print("\n5. start-up (fresh_process.py)\n")

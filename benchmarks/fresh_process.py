@@ -148,9 +148,24 @@ def child_import():
     print(json.dumps({"import": time.perf_counter() - start}))
 
 
+def child_step_allocator(allocator, batch, size, blocks, calls):
+    """A training step of minideeplab (numba) and of the PyTorch twin, interleaved, with
+    the C library's ``default`` allocator settings or ``reuse`` (as train() runs); JSON."""
+    import bench_conv
+    import bench_model
+
+    torch = bench_conv.import_torch()
+    bench_conv.set_threads()
+    result = bench_model.bench_training_step(batch, size, torch, lambda message: None, False,
+                                             blocks, calls, reuse_memory=allocator == "reuse")
+    print(json.dumps({key: result.get(key) for key in ("numba", "torch", "allocator")}))
+
+
 CHILDREN = {"train": lambda library, batch, steps: child_train(library, int(batch), int(steps)),
             "forward513": child_forward_513, "first-step": child_first_step,
-            "import": child_import}
+            "import": child_import,
+            "step-allocator": lambda allocator, batch, size, blocks, calls: child_step_allocator(
+                allocator, int(batch), int(size), int(blocks), int(calls))}
 
 
 # ------------------------------------------------------------ in the parent
@@ -200,6 +215,31 @@ def format_memory(rows):
     forward = by_name["forward, 1 x 513x513 (numba)"]
     verdict = "fits" if forward["peak"] <= MEMORY_LIMIT_513 else "does NOT fit"
     lines.append(f"513x513 forward: peak {_mib(forward['peak']):.0f} MiB, {verdict} in 2 GiB")
+    return "\n".join(lines)
+
+
+def measure_allocator(batch, size, blocks, calls, log):
+    """What reusing freed memory buys: the training step timed in fresh processes, with the
+    default allocator and reusing freed memory, alternately, twice each; the faster run of
+    each setting is kept (a list of two dicts: allocator, numba and torch seconds)."""
+    runs = {"default": [], "reuse": []}
+    for allocator in ("default", "reuse", "default", "reuse"):
+        log(f"allocator: training step {batch}x{size}, {allocator} ...")
+        runs[allocator].append(run_child(["step-allocator", allocator, batch, size, blocks,
+                                          calls]))
+    return [min(found, key=lambda r: r["numba"]) for found in runs.values()]
+
+
+def format_allocator(rows, batch, size):
+    has_torch = rows[0].get("torch") is not None
+    lines = [f"{f'training step {batch}x{size}, fresh process each':<44}{'numba ms':>10}"
+             + (f"{'torch ms':>10}{'numba/torch':>13}" if has_torch else ""), "-" * 77]
+    for r in rows:
+        line = f"{'allocator: ' + r['allocator']:<44}{r['numba'] * 1e3:>10.1f}"
+        if has_torch:
+            line += f"{r['torch'] * 1e3:>10.1f}{r['numba'] / r['torch']:>12.2f}x"
+        lines.append(line)
+    lines.append("(the setting is process-wide: PyTorch, timed in the same process, gets it too)")
     return "\n".join(lines)
 
 

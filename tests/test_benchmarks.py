@@ -77,7 +77,10 @@ def test_fresh_process_children_report_json(child):
     if child[0] == "import":
         assert 0 < figures["import"]
     else:
-        assert 0 < figures["after_setup"] <= figures["after_first_step"] <= figures["peak"]
+        # the peak is the high-water mark of both (a step may also free a little: RSS can
+        # fall below the set-up's, as it did here by 20 KiB once freed memory was reused)
+        assert 0 < figures["after_setup"] <= figures["peak"]
+        assert 0 < figures["after_first_step"] <= figures["peak"]
 
 
 def test_memory_table_compares_with_torch_and_checks_the_2_gib_limit(bench_modules):

@@ -24,13 +24,18 @@ def _forward(first, stop, logits, labels, pixel_weight, probs, loss_per_image):
 
         for n in range(first, stop):                  # this thread's images
             m[p]     = max_c logits[n, c, p]          # subtracted: every exponent <= 0
-            total[p] = sum_c exp(logits[n, c, p] - m[p])
-            probs[n, c, p] = exp(logits[n, c, p] - m[p] - log(total[p]))
+            e        = exp(logits[n, c, p] - m[p]);  total[p] = sum_c e
+            probs[n, c, p] = e / total[p]
             loss_per_image[n] = sum_p -(logits[n, label, p] - m[p] - log(total[p])) * weight[n, p]
+
+    One exponential per logit: ``e`` is kept in ``probs`` and divided by the
+    total afterwards. (The reference writes ``exp(logits - m - log(total))``, the
+    same number; an exponential is the costliest step here, as Numba computes it
+    one value at a time.)
     """
     classes, pixels = logits.shape[1], logits.shape[2]
     maximum = np.empty(pixels, dtype=logits.dtype)
-    log_total = np.empty(pixels, dtype=logits.dtype)
+    total = np.empty(pixels, dtype=logits.dtype)
     for n in range(first, stop):
         for p in range(pixels):
             maximum[p] = logits[n, 0, p]
@@ -39,20 +44,19 @@ def _forward(first, stop, logits, labels, pixel_weight, probs, loss_per_image):
             for p in range(pixels):
                 maximum[p] = max(maximum[p], row[p])
         for p in range(pixels):
-            log_total[p] = 0.0
-        for c in range(classes):
-            row = logits[n, c]
-            for p in range(pixels):
-                log_total[p] += np.exp(row[p] - maximum[p])
-        for p in range(pixels):
-            log_total[p] = np.log(log_total[p])
+            total[p] = 0.0
         for c in range(classes):
             row, prob_row = logits[n, c], probs[n, c]
             for p in range(pixels):
-                prob_row[p] = np.exp((row[p] - maximum[p]) - log_total[p])
+                prob_row[p] = np.exp(row[p] - maximum[p])
+                total[p] += prob_row[p]
+        for c in range(classes):
+            prob_row = probs[n, c]
+            for p in range(pixels):
+                prob_row[p] /= total[p]
         weighted_sum = 0.0
         for p in range(pixels):
-            log_prob = (logits[n, labels[n, p], p] - maximum[p]) - log_total[p]
+            log_prob = (logits[n, labels[n, p], p] - maximum[p]) - np.log(total[p])
             weighted_sum -= log_prob * pixel_weight[n, p]
         loss_per_image[n] = weighted_sum
 
@@ -86,8 +90,9 @@ def forward(logits, labels, pixel_weight):
     """``(weighted sum of -log softmax at the labels, softmax probabilities)``.
 
     Twin of ``functional/loss.py: _forward_numpy`` (whole-array expressions,
-    five passes with temporaries): one pass per class over each image's
-    pixels, partial sums per image added in order at the end.
+    five passes with temporaries): a few passes per class over each image's
+    pixels, one exponential per logit, partial sums per image added in order
+    at the end.
     """
     probs = np.empty_like(logits)
     loss_per_image = np.empty(logits.shape[0], dtype=np.float64)
