@@ -2,6 +2,7 @@
 measured by the scripts themselves, as ratios in one run)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,10 +78,14 @@ def test_fresh_process_children_report_json(child):
     if child[0] == "import":
         assert 0 < figures["import"]
     else:
-        # the peak is the high-water mark of both (a step may also free a little: RSS can
-        # fall below the set-up's, as it did here by 20 KiB once freed memory was reused)
-        assert 0 < figures["after_setup"] <= figures["peak"]
-        assert 0 < figures["after_first_step"] <= figures["peak"]
+        # The peak is the high-water mark of both readings, up to the kernel's bookkeeping:
+        # Linux counts resident pages per thread and adds them to the process's figures
+        # only every 64 page events, so VmRSS and VmHWM may each lag by up to 64 pages
+        # per thread (seen here: a VmRSS 80 KiB above the VmHWM read just after it).
+        # A step may also free a little, so after_first_step may be below after_setup.
+        slack = 64 * 4096 * (os.cpu_count() + 4)      # 64 pages per thread, a few threads
+        assert 0 < figures["after_setup"] <= figures["peak"] + slack
+        assert 0 < figures["after_first_step"] <= figures["peak"] + slack
 
 
 def test_memory_table_compares_with_torch_and_checks_the_2_gib_limit(bench_modules):
