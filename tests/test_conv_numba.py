@@ -48,11 +48,12 @@ def assert_same_numbers(actual, expected, what):
 def conv_geometries(draw):
     """A valid conv: (x shape, w shape, keyword arguments), output at least 1x1.
 
-    One draw in three is depthwise and one in five pointwise, so that each of
-    the kernel's three routes (direct depthwise loops, plain GEMM, im2col +
-    GEMM) is exercised many times.
+    One draw in five each is depthwise, pointwise and 'same' (stride 1, the
+    output of the input's size), so that each of the kernel's routes (direct
+    depthwise loops, plain GEMM, im2col + GEMM, with im2col's fast route for
+    'same' convolutions) is exercised many times.
     """
-    kind = draw(st.sampled_from(["general", "general", "depthwise", "pointwise"]))
+    kind = draw(st.sampled_from(["general", "general", "same", "depthwise", "pointwise"]))
     n = draw(st.integers(1, 3))
     groups = draw(st.integers(1, 3))
     if kind == "depthwise":
@@ -68,6 +69,10 @@ def conv_geometries(draw):
         stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
     padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    if kind == "same":     # stride 1, odd kernel, output of the input's size (im2col's fast route)
+        kernel = (draw(st.sampled_from([1, 3, 5])), draw(st.sampled_from([1, 3, 5])))
+        stride = (1, 1)
+        padding = tuple(d * (k - 1) // 2 for d, k in zip(dilation, kernel, strict=True))
     # smallest input the dilated kernel fits in, plus a random margin (H != W mostly)
     size = []
     for axis in range(2):
@@ -131,8 +136,9 @@ def test_sharing_the_work_among_threads_does_not_change_the_result(threads, w_sh
 ])
 def test_columns_built_in_bands_of_a_few_rows_give_the_same_numbers(monkeypatch, w_shape,
                                                                       kwargs):
-    # im2col and col2im work on bands of about BAND_COLUMNS output pixels; with 5
-    # columns a band is one row of this 7-pixel-wide output (the last band shorter)
+    # im2col and col2im work on bands of about BAND_COLUMNS output pixels (dW on
+    # WEIGHT_BAND_COLUMNS, its products summed over the bands); with 5 columns a band
+    # is one row of this 7-pixel-wide output (the last band shorter)
     from minideeplab.kernels import conv as conv_kernels
 
     rng = np.random.default_rng(7)
@@ -140,9 +146,38 @@ def test_columns_built_in_bands_of_a_few_rows_give_the_same_numbers(monkeypatch,
     w = rng.standard_normal(w_shape)
     expected = conv_both_ways("numpy", x, w, **kwargs)
     monkeypatch.setattr(conv_kernels, "BAND_COLUMNS", 5)
+    monkeypatch.setattr(conv_kernels, "WEIGHT_BAND_COLUMNS", 5)
     banded = conv_both_ways("numba", x, w, **kwargs)
     for name, a, e in zip(("out", "dx", "dw"), banded[:3], expected[:3], strict=True):
         assert_same_numbers(a, e, name)
+
+
+SAME_GEOMETRIES = [  # (kernel, dilation): 'same' padding d*(k-1)/2 in each axis
+    ((3, 3), (1, 1)), ((3, 3), (2, 6)), ((1, 3), (1, 4)), ((5, 3), (1, 12)), ((3, 1), (7, 1)),
+]
+
+
+@pytest.mark.parametrize("kernel, dilation", SAME_GEOMETRIES)
+@pytest.mark.parametrize("height, width", [(1, 1), (2, 5), (5, 2), (6, 7), (9, 4)])
+def test_im2col_fast_route_for_same_convolutions_copies_the_same_columns(kernel, dilation,
+                                                                          height, width):
+    # stride 1, output of the input's size: _im2col_same copies long runs and zeroes the
+    # values that ran over a row's end; it must give _im2col's columns exactly, for every
+    # band, also when the padding is wider than the image (rate 12 on 4 pixels)
+    from minideeplab.kernels import conv as conv_kernels
+
+    (kh, kw), (dh, dw) = kernel, dilation
+    ph, pw = dh * (kh - 1) // 2, dw * (kw - 1) // 2
+    x = np.random.default_rng(3).standard_normal((2, height, width))
+    for rows in sorted({1, 2, height}):
+        for first_row in range(0, height, rows):
+            band = min(rows, height - first_row)
+            general = np.full((2 * kh * kw, band * width), np.nan)
+            fast = np.full_like(general, np.nan)
+            conv_kernels._im2col(x, kh, kw, 1, 1, ph, pw, dh, dw, first_row, band, width,
+                                 general)
+            conv_kernels._im2col_same(x, kh, kw, ph, pw, dh, dw, first_row, band, fast)
+            assert np.array_equal(fast, general), (rows, first_row)
 
 
 def test_depthwise_dw_sums_the_whole_batch_deterministically():
