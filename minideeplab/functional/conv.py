@@ -31,13 +31,23 @@ The backward pass, read off the same sum:
   dX_pad gives dX.
 * ``db[f] = sum_{n,i,j} dout[n, f, i, j]``.
 
-The NumPy code below is the reference: readable and vectorised, with no
-Python loop. The forward pass copies every input window into a column
-(*im2col*, from the strided view :func:`conv2d_windows`) and multiplies by
-the weights in one matrix product; dW is one matrix product with the same
-columns; dX is computed as the transposed convolution above, by the forward pass. The
-Numba backend (:mod:`minideeplab.kernels.conv`) implements the same three hot
-loops (forward, dX, dW) and must give the same numbers.
+The NumPy code below is the reference: vectorised, its only Python loops
+over the ``kH*kW`` taps of the kernel. It takes one of two routes:
+
+* **im2col** (dense, grouped, pointwise): the forward pass copies every input
+  window into a column (from the strided view :func:`conv2d_windows`), the
+  batch first so the copy needs no transpose, and multiplies each image's
+  columns by the weights (an unpadded 1x1 kernel at stride 1 needs no copy:
+  its columns are x). dW is a matrix product with the same columns; dX is
+  *col2im*, the scatter formula above: ``W^T @ dout`` gives the columns'
+  gradient, and each tap adds its part back onto the pixels it was read from.
+* **depthwise** (one input channel per group): no sum over channels, so no
+  matrix product; each pass sums the taps as whole-array multiply-adds,
+  ``out += w[:, u, v] * window(u, v)``, over rows that hold a channel's whole
+  batch (see the comment above :func:`_depthwise_forward_numpy`).
+
+The Numba backend (:mod:`minideeplab.kernels.conv`) implements the same three
+hot loops (forward, dX, dW) and must give the same numbers.
 """
 
 from __future__ import annotations
@@ -164,8 +174,8 @@ def _columns(x_padded, kernel_size, out_size, stride, dilation, groups):
     already in (N, C_out, H_out, W_out) order. The axes keep the order of the
     view (batch first), so the copy reads x_pad in order: no transpose. It is a
     copy, ``kH*kW`` times the input's size (a reshape of a strided view cannot
-    be a view), except for a 1x1 kernel at stride 1, where the columns are the
-    input itself.
+    be a view), except for an unpadded 1x1 kernel at stride 1, where the
+    columns are the input itself.
     """
     n, c_in = x_padded.shape[:2]
     windows = conv2d_windows(x_padded, kernel_size, out_size, stride, dilation)
@@ -188,6 +198,25 @@ def _tap_slices(u, v, out_size, stride, dilation):
 def _forward_numpy(x, w, stride, padding, dilation, groups, out_size):
     if _is_depthwise(w.shape, groups):
         return _depthwise_forward_numpy(x, w, stride, padding, dilation, out_size)
+    return _im2col_forward_numpy(x, w, stride, padding, dilation, groups, out_size)
+
+
+def _backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, groups):
+    if _is_depthwise(w_shape, groups):
+        return _depthwise_backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation)
+    return _im2col_backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, groups)
+
+
+def _backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, groups):
+    if _is_depthwise(w.shape, groups):
+        return _depthwise_backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation)
+    return _im2col_backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, groups)
+
+
+# Every other convolution (dense, grouped, pointwise) hands its sum over
+# (c, u, v) to matrix products over the im2col columns.
+
+def _im2col_forward_numpy(x, w, stride, padding, dilation, groups, out_size):
     # out[n, g] = W_g @ cols[n, g]: (F_g, C_g*kH*kW) @ (C_g*kH*kW, H_out*W_out)
     n = x.shape[0]
     c_out, _, kh, kw = w.shape
@@ -196,9 +225,7 @@ def _forward_numpy(x, w, stride, padding, dilation, groups, out_size):
     return out.reshape(n, c_out, *out_size)
 
 
-def _backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, groups):
-    if _is_depthwise(w_shape, groups):
-        return _depthwise_backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation)
+def _im2col_backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, groups):
     # dW_g = sum_n dout[n, g] @ cols[n, g]^T, summed over the batch and the pixels:
     # the correlation of x with dout
     n, c_out = grad_out.shape[:2]
@@ -209,9 +236,7 @@ def _backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, grou
     return dw.sum(axis=0).reshape(w_shape)
 
 
-def _backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, groups):
-    if _is_depthwise(w.shape, groups):
-        return _depthwise_backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation)
+def _im2col_backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, groups):
     # col2im, the forward pass read backwards: the gradient of the columns is
     # dcols[n, g] = W_g^T @ dout[n, g], and each column entry goes back, added,
     # to the pixel it was copied from:
@@ -255,15 +280,33 @@ def _crop(x_padded, padding, size):
 # value per padded pixel), is the stride-1 output; the pixels at (i*s, j*s) are
 # the strided output, the rest (past the right and bottom edges) is scratch.
 
-def _channel_rows(planes, tail):
-    """(N, C, H, W) -> (C, N*H*W + tail): each channel's planes end to end, ``tail`` zeros after.
+def _channel_rows(values, padded_size, rows, cols, tail):
+    """Channel rows: (C, N*H_pad*W_pad + tail), each channel's padded planes end to end.
 
-    The zeros let the last pixels' taps read past the last plane.
+    Every plane is zero but for ``values`` (N, C, h, w), written at ``[rows, cols]``
+    (two slices) of the padded plane; ``tail`` zeros follow the last plane, so
+    that the last pixels' taps may read past it.
     """
-    n, c, h, width = planes.shape
-    rows = np.zeros((c, n * h * width + tail), dtype=planes.dtype)
-    rows[:, :n * h * width].reshape(c, n, h, width)[...] = planes.transpose(1, 0, 2, 3)
-    return rows
+    n, c = values.shape[:2]
+    length = n * padded_size[0] * padded_size[1]
+    channel_rows = np.zeros((c, length + tail), dtype=values.dtype)
+    planes = channel_rows[:, :length].reshape(c, n, *padded_size)
+    planes[:, :, rows, cols] = values.transpose(1, 0, 2, 3)
+    return channel_rows
+
+
+def _padded_rows(x, padding, tail):
+    """x zero-padded, as channel rows: ``x_pad[n, c, p, q]`` at ``[c, (n*H_pad + p)*W_pad + q]``."""
+    (ph, pw), (h, width) = padding, x.shape[2:]
+    padded_size = (h + 2 * ph, width + 2 * pw)
+    return _channel_rows(x, padded_size, slice(ph, ph + h), slice(pw, pw + width), tail)
+
+
+def _spread_rows(grad_out, padded_size, stride):
+    """dout at its wide places (i*s, j*s) of zero padded planes, as channel rows (no tail)."""
+    (sh, sw), (h_out, w_out) = stride, grad_out.shape[2:]
+    return _channel_rows(grad_out, padded_size, slice(0, sh * h_out, sh), slice(0, sw * w_out, sw),
+                         tail=0)
 
 
 def _tap_offsets(kernel_size, dilation, w_padded):
@@ -272,31 +315,22 @@ def _tap_offsets(kernel_size, dilation, w_padded):
             for u in range(kernel_size[0]) for v in range(kernel_size[1])]
 
 
-def _spread_rows(grad_out, padded_size, stride, tail):
-    """dout at its wide places (i*s, j*s) of a zero (C, N, H_pad, W_pad) array, as channel rows."""
-    n, c_out = grad_out.shape[:2]
-    h_out, w_out = grad_out.shape[2:]
-    spread = np.zeros((n, c_out, *padded_size), dtype=grad_out.dtype)
-    spread[:, :, :stride[0] * h_out:stride[0], :stride[1] * w_out:stride[1]] = grad_out
-    return _channel_rows(spread, tail)
-
-
 def _depthwise_forward_numpy(x, w, stride, padding, dilation, out_size):
     # out[n, f] = sum_{u,v} w[f, 0, u, v] * window(u, v)[n, f // m]
-    n, c_in = x.shape[:2]
+    n, c_in, h, width = x.shape
     c_out, _, kh, kw = w.shape
-    x_padded = zero_pad(x, padding)
-    h_pad, w_pad = x_padded.shape[2:]
+    h_pad, w_pad = h + 2 * padding[0], width + 2 * padding[1]
     offsets = _tap_offsets((kh, kw), dilation, w_pad)
-    x_rows = _channel_rows(x_padded, tail=offsets[-1][2])           # (C_in, N*H_pad*W_pad + tail)
     length = n * h_pad * w_pad
-    w_split = w.reshape(c_in, c_out // c_in, kh, kw)                 # f = c*m + multiple
+    x_rows = _padded_rows(x, padding, tail=offsets[-1][2])        # (C_in, length + tail)
+    w_split = w.reshape(c_in, c_out // c_in, kh, kw)               # f = c*m + (0..m-1)
     wide = np.zeros((c_in, c_out // c_in, length), dtype=x.dtype)
     tap = np.empty_like(wide)
     for u, v, offset in offsets:
         # wide += w[:, u, v] * window(u, v), the product in a reused buffer
         np.multiply(w_split[:, :, u, v, None], x_rows[:, None, offset:offset + length], out=tap)
         wide += tap
+    # keep the pixels (i*s, j*s) of the stride-1 output, back in (N, C_out, ...) order
     wide = wide.reshape(c_out, n, h_pad, w_pad)
     out = wide[:, :, :stride[0] * out_size[0]:stride[0], :stride[1] * out_size[1]:stride[1]]
     return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
@@ -304,16 +338,14 @@ def _depthwise_forward_numpy(x, w, stride, padding, dilation, out_size):
 
 def _depthwise_backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation):
     # dW[f, 0, u, v] = sum_{n,i,j} dout[n, f, i, j] * window(u, v)[n, f // m, i, j]:
-    # dout spread to its wide places (zeros elsewhere) dotted with the shifted row
-    n, c_in = x.shape[:2]
+    # dout spread to its wide places (zeros elsewhere), dotted with the shifted row
+    n, c_in, h, width = x.shape
     c_out, _, kh, kw = w_shape
-    x_padded = zero_pad(x, padding)
-    h_pad, w_pad = x_padded.shape[2:]
+    h_pad, w_pad = h + 2 * padding[0], width + 2 * padding[1]
     offsets = _tap_offsets((kh, kw), dilation, w_pad)
-    x_rows = _channel_rows(x_padded, tail=offsets[-1][2])
     length = n * h_pad * w_pad
-    grad_rows = _spread_rows(grad_out, (h_pad, w_pad), stride, tail=0)
-    grad_rows = grad_rows.reshape(c_in, c_out // c_in, length)
+    x_rows = _padded_rows(x, padding, tail=offsets[-1][2])
+    grad_rows = _spread_rows(grad_out, (h_pad, w_pad), stride).reshape(c_in, c_out // c_in, length)
     dw = np.empty((c_in, c_out // c_in, kh, kw), dtype=grad_out.dtype)
     for u, v, offset in offsets:
         dw[:, :, u, v] = np.einsum("cmk,ck->cm", grad_rows, x_rows[:, offset:offset + length])
@@ -328,18 +360,13 @@ def _depthwise_backward_input_numpy(grad_out, w, x_shape, stride, padding, dilat
     h_pad, w_pad = h + 2 * padding[0], width + 2 * padding[1]
     offsets = _tap_offsets((kh, kw), dilation, w_pad)
     length = n * h_pad * w_pad
-    grad_rows = _spread_rows(grad_out, (h_pad, w_pad), stride, tail=0)
-    w_rows = w.reshape(c_out, kh, kw)
-    if c_out != c_in:
-        # the multiplier's m output channels all read channel c: sum the taps over them
-        grad_rows = grad_rows.reshape(c_in, c_out // c_in, length)
+    grad_rows = _spread_rows(grad_out, (h_pad, w_pad), stride).reshape(c_in, c_out // c_in, length)
+    w_split = w.reshape(c_in, c_out // c_in, kh, kw)
     dx_rows = np.zeros((c_in, length + offsets[-1][2]), dtype=w.dtype)
     tap = np.empty((c_in, length), dtype=w.dtype)
     for u, v, offset in offsets:
-        if c_out == c_in:
-            np.multiply(w_rows[:, u, v, None], grad_rows, out=tap)
-        else:
-            np.einsum("cm,cmk->ck", w_rows[:, u, v].reshape(c_in, -1), grad_rows, out=tap)
+        # the multiplier's m output channels all read channel c: their terms add up
+        np.einsum("cm,cmk->ck", w_split[:, :, u, v], grad_rows, out=tap)
         dx_rows[:, offset:offset + length] += tap
     dx_padded = dx_rows[:, :length].reshape(c_in, n, h_pad, w_pad).transpose(1, 0, 2, 3)
     return _crop(dx_padded, padding, (h, width))
