@@ -40,8 +40,11 @@ def _forward_numpy(x):
 
 
 def _backward_numpy(dout, positive):
-    """``dout`` where the input was positive, 0 elsewhere."""
-    return np.where(positive, dout, np.zeros((), dtype=dout.dtype))
+    """``dout`` where the input was positive, 0 elsewhere: ``dout * [x > 0]``."""
+    # a product with the mask (True = 1, False = 0), not np.where: np.where on a
+    # random mask is ~10x slower (a mispredicted branch per element). The two
+    # differ only where dout is inf or NaN at a non-positive input (0 * inf is NaN)
+    return np.multiply(dout, positive, dtype=dout.dtype)
 
 
 def relu_forward(x):

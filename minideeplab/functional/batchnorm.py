@@ -119,10 +119,23 @@ def _check_bn_args(x, gamma, beta, running_mean, running_var, training, momentum
 
 # --------------------------------------------------------------- reference hot loops
 
+# Per-channel sums are written ``np.einsum("nchw->c", a)``: sum over n, h and w,
+# keep c. NumPy's einsum does it in one pass, 2-3x faster than
+# ``a.sum(axis=(0, 2, 3))`` on these shapes, and ``"nchw,nchw->c"`` sums a
+# product without writing the product out. Element-wise steps work in place
+# (``out=`` or ``*=``) on one array instead of making a new one per operator.
+
+def _per_channel(values):
+    """A (C,) array as (1, C, 1, 1), to broadcast against (N, C, H, W)."""
+    return values[None, :, None, None]
+
+
 def _normalize_numpy(x, mean, inv_std, gamma, beta):
     """``out = gamma * x_hat + beta`` with ``x_hat = (x - mean) * inv_std``, per channel."""
-    x_hat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
-    return gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
+    out = x - _per_channel(mean)
+    out *= _per_channel(gamma * inv_std)
+    out += _per_channel(beta)
+    return out
 
 
 def _normalize_batch_numpy(x, gamma, beta, eps):
@@ -130,24 +143,35 @@ def _normalize_batch_numpy(x, gamma, beta, eps):
 
     ``mean`` and ``var`` (the biased variance) are taken per channel over (N, H, W).
     """
-    mean = x.mean(axis=(0, 2, 3))
-    var = x.var(axis=(0, 2, 3))
+    values_per_channel = x.shape[0] * x.shape[2] * x.shape[3]
+    mean = np.einsum("nchw->c", x) / values_per_channel
+    centred = x - _per_channel(mean)
+    var = np.einsum("nchw,nchw->c", centred, centred) / values_per_channel
     inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-    return _normalize_numpy(x, mean, inv_std, gamma, beta), mean, var, inv_std
+    # out = gamma * (x - mean) * inv_std + beta, in place on the centred values
+    centred *= _per_channel(gamma * inv_std)
+    centred += _per_channel(beta)
+    return centred, mean, var, inv_std
 
 
 def _backward_numpy(dout, x, mean, inv_std, gamma, training):
     """``(dx, dgamma, dbeta)``; see the module docstring for the derivation."""
-    x_hat = (x - mean[None, :, None, None]) * inv_std[None, :, None, None]
-    dbeta = dout.sum(axis=(0, 2, 3))
-    dgamma = (dout * x_hat).sum(axis=(0, 2, 3))
-    scale = (gamma * inv_std)[None, :, None, None]
+    x_hat = x - _per_channel(mean)
+    x_hat *= _per_channel(inv_std)
+    dbeta = np.einsum("nchw->c", dout)
+    dgamma = np.einsum("nchw,nchw->c", dout, x_hat)
+    scale = _per_channel(gamma * inv_std)
     if not training:
         return scale * dout, dgamma, dbeta
     values_per_channel = dout.shape[0] * dout.shape[2] * dout.shape[3]
-    mean_dout = (dbeta / values_per_channel)[None, :, None, None]
-    mean_dout_x_hat = (dgamma / values_per_channel)[None, :, None, None]
-    dx = scale * (dout - mean_dout - x_hat * mean_dout_x_hat)
+    mean_dout = dbeta / values_per_channel
+    mean_dout_x_hat = dgamma / values_per_channel
+    # dx = scale * (dout - mean(dout) - x_hat * mean(dout * x_hat)), reusing x_hat's array
+    dx = x_hat
+    dx *= _per_channel(-mean_dout_x_hat)
+    dx += dout
+    dx -= _per_channel(mean_dout)
+    dx *= scale
     return dx, dgamma, dbeta
 
 

@@ -31,13 +31,23 @@ The backward pass, read off the same sum:
   dX_pad gives dX.
 * ``db[f] = sum_{n,i,j} dout[n, f, i, j]``.
 
-The NumPy code below is the reference: readable and vectorised, with no
-Python loop. The forward pass copies every input window into a column
-(*im2col*, from the strided view :func:`conv2d_windows`) and multiplies by
-the weights in one matrix product; dW is one matrix product with the same
-columns; dX is computed as the transposed convolution above, by the forward pass. The
-Numba backend (:mod:`minideeplab.kernels.conv`) implements the same three hot
-loops (forward, dX, dW) and must give the same numbers.
+The NumPy code below is the reference: vectorised, its only Python loops
+over the ``kH*kW`` taps of the kernel. It takes one of two routes:
+
+* **im2col** (dense, grouped, pointwise): the forward pass copies every input
+  window into a column (from the strided view :func:`conv2d_windows`), the
+  batch first so the copy needs no transpose, and multiplies each image's
+  columns by the weights (an unpadded 1x1 kernel at stride 1 needs no copy:
+  its columns are x). dW is a matrix product with the same columns; dX is
+  *col2im*, the scatter formula above: ``W^T @ dout`` gives the columns'
+  gradient, and each tap adds its part back onto the pixels it was read from.
+* **depthwise** (one input channel per group): no sum over channels, so no
+  matrix product; each pass sums the taps as whole-array multiply-adds,
+  ``out += w[:, u, v] * window(u, v)``, over rows that hold a channel's whole
+  batch (see the comment above :func:`_depthwise_forward_numpy`).
+
+The Numba backend (:mod:`minideeplab.kernels.conv`) implements the same three
+hot loops (forward, dX, dW) and must give the same numbers.
 """
 
 from __future__ import annotations
@@ -156,63 +166,210 @@ def conv2d_windows(x_padded, kernel_size, out_size, stride, dilation):
 
 
 def _columns(x_padded, kernel_size, out_size, stride, dilation, groups):
-    """im2col: ``cols[g, (c, u, v), (n, i, j)] = x_pad[n, g*C_g + c, i*s + u*d, j*s + v*d]``.
+    """im2col: ``cols[n, g, (c, u, v), (i, j)] = x_pad[n, g*C_g + c, i*s + u*d, j*s + v*d]``.
 
     The windows view of :func:`conv2d_windows`, with channels split into groups
-    and each window flattened into a column, the columns of all images side by
-    side: shape (G, C_g*kH*kW, N*H_out*W_out), so that one matrix product per
-    group covers the whole batch. A copy (a reshape of a strided view cannot be
-    a view), ``kH*kW`` times the input's size: the memory price of handing the
-    sum to a matrix product.
+    and each window flattened into a column: shape (N, G, C_g*kH*kW, H_out*W_out),
+    so that one matrix product per image and group gives that image's outputs,
+    already in (N, C_out, H_out, W_out) order. The axes keep the order of the
+    view (batch first), so the copy reads x_pad in order: no transpose. It is a
+    copy, ``kH*kW`` times the input's size (a reshape of a strided view cannot
+    be a view), except for an unpadded 1x1 kernel at stride 1, where the
+    columns are the input itself.
     """
     n, c_in = x_padded.shape[:2]
     windows = conv2d_windows(x_padded, kernel_size, out_size, stride, dilation)
-    windows = windows.reshape(n, groups, c_in // groups, *kernel_size, *out_size)
-    return windows.transpose(1, 2, 3, 4, 0, 5, 6).reshape(
-        groups, c_in // groups * kernel_size[0] * kernel_size[1], n * out_size[0] * out_size[1])
+    return windows.reshape(n, groups, c_in // groups * kernel_size[0] * kernel_size[1],
+                           out_size[0] * out_size[1])
+
+
+def _is_depthwise(w_shape, groups):
+    """One input channel per group: the sums over channels have a single term."""
+    return w_shape[1] == 1 and groups > 1
+
+
+def _tap_slices(u, v, out_size, stride, dilation):
+    """The pixels of x_pad that tap ``(u, v)`` reads: rows ``i*s + u*d``, columns ``j*s + v*d``."""
+    rows = slice(u * dilation[0], u * dilation[0] + stride[0] * (out_size[0] - 1) + 1, stride[0])
+    cols = slice(v * dilation[1], v * dilation[1] + stride[1] * (out_size[1] - 1) + 1, stride[1])
+    return rows, cols
 
 
 def _forward_numpy(x, w, stride, padding, dilation, groups, out_size):
-    # out[:, g] = W_g @ cols[g]: (F_g, C_g*kH*kW) @ (C_g*kH*kW, N*H_out*W_out)
-    n = x.shape[0]
-    c_out, _, kh, kw = w.shape
-    cols = _columns(zero_pad(x, padding), (kh, kw), out_size, stride, dilation, groups)
-    out = np.matmul(w.reshape(groups, c_out // groups, -1), cols)      # (G, F_g, N*H*W)
-    out = out.reshape(c_out, n, *out_size).transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(out)
+    if _is_depthwise(w.shape, groups):
+        return _depthwise_forward_numpy(x, w, stride, padding, dilation, out_size)
+    return _im2col_forward_numpy(x, w, stride, padding, dilation, groups, out_size)
 
 
 def _backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, groups):
-    # dW_g = dout[:, g] @ cols[g]^T, summed over the batch and the pixels: the
-    # correlation of x with dout
-    c_out, _, kh, kw = w_shape
-    cols = _columns(zero_pad(x, padding), (kh, kw), grad_out.shape[2:], stride, dilation, groups)
-    grad_grouped = grad_out.transpose(1, 0, 2, 3).reshape(groups, c_out // groups, -1)
-    dw = np.matmul(grad_grouped, cols.transpose(0, 2, 1))             # (G, F_g, C_g*kH*kW)
-    return dw.reshape(w_shape)
+    if _is_depthwise(w_shape, groups):
+        return _depthwise_backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation)
+    return _im2col_backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, groups)
 
 
 def _backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, groups):
-    # dX is a convolution (the module docstring): dout with s - 1 zeros between
-    # its pixels, padded by d*(k-1), correlated at stride 1 with the kernel
-    # flipped in both axes and transposed in channels. That gives dX_pad, the
-    # gradient of the padded input, of which dX is the centre: so only the part
-    # of the spread dout that the centre reads is convolved.
+    if _is_depthwise(w.shape, groups):
+        return _depthwise_backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation)
+    return _im2col_backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, groups)
+
+
+# Every other convolution (dense, grouped, pointwise) hands its sum over
+# (c, u, v) to matrix products over the im2col columns.
+
+def _im2col_forward_numpy(x, w, stride, padding, dilation, groups, out_size):
+    # out[n, g] = W_g @ cols[n, g]: (F_g, C_g*kH*kW) @ (C_g*kH*kW, H_out*W_out)
+    n = x.shape[0]
+    c_out, _, kh, kw = w.shape
+    cols = _columns(zero_pad(x, padding), (kh, kw), out_size, stride, dilation, groups)
+    out = np.matmul(w.reshape(groups, c_out // groups, -1), cols)   # (N, G, F_g, H*W)
+    return out.reshape(n, c_out, *out_size)
+
+
+def _im2col_backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation, groups):
+    # dW_g = sum_n dout[n, g] @ cols[n, g]^T, summed over the batch and the pixels:
+    # the correlation of x with dout
+    n, c_out = grad_out.shape[:2]
+    kh, kw = w_shape[2:]
+    cols = _columns(zero_pad(x, padding), (kh, kw), grad_out.shape[2:], stride, dilation, groups)
+    grad_grouped = grad_out.reshape(n, groups, c_out // groups, -1)     # (N, G, F_g, H*W)
+    dw = np.matmul(grad_grouped, cols.transpose(0, 1, 3, 2))          # (N, G, F_g, C_g*kH*kW)
+    return dw.sum(axis=0).reshape(w_shape)
+
+
+def _im2col_backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation, groups):
+    # col2im, the forward pass read backwards: the gradient of the columns is
+    # dcols[n, g] = W_g^T @ dout[n, g], and each column entry goes back, added,
+    # to the pixel it was copied from:
+    # dX_pad[n, c, i s + u d, j s + v d] += dcols[n, c, u, v, i, j], one tap at a time
     n, c_in, h, width = x_shape
-    hp, wp = h + 2 * padding[0], width + 2 * padding[1]
     c_out, c_per_group, kh, kw = w.shape
-    h_out, w_out = grad_out.shape[2:]
-    pad_h, pad_w = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
-    # dout spread out by the stride, with d*(k-1) zeros around it (and zeros for
-    # the last rows / columns of x_pad when no window reached them)
-    spread = np.zeros((n, c_out, hp + pad_h, wp + pad_w), dtype=grad_out.dtype)
-    spread[:, :, pad_h:pad_h + stride[0] * (h_out - 1) + 1:stride[0],
-           pad_w:pad_w + stride[1] * (w_out - 1) + 1:stride[1]] = grad_out
-    # w_flipped[g*C_g + c, f, u, v] = w[g*F_g + f, c, kH-1-u, kW-1-v]
-    w_grouped = w[:, :, ::-1, ::-1].reshape(groups, c_out // groups, c_per_group, kh, kw)
-    w_flipped = w_grouped.transpose(0, 2, 1, 3, 4).reshape(c_in, c_out // groups, kh, kw)
-    centre = spread[:, :, padding[0]:padding[0] + h + pad_h, padding[1]:padding[1] + width + pad_w]
-    return _forward_numpy(centre, w_flipped, (1, 1), (0, 0), dilation, groups, (h, width))
+    out_size = grad_out.shape[2:]
+    w_grouped = w.reshape(groups, c_out // groups, -1)                 # (G, F_g, C_g*kH*kW)
+    grad_grouped = grad_out.reshape(n, groups, c_out // groups, -1)    # (N, G, F_g, H*W)
+    grad_cols = np.matmul(w_grouped.transpose(0, 2, 1), grad_grouped)  # (N, G, C_g*kH*kW, H*W)
+    grad_cols = grad_cols.reshape(n, c_in, kh, kw, *out_size)
+    if (kh, kw, stride, padding) == (1, 1, (1, 1), (0, 0)):
+        return grad_cols.reshape(x_shape)                              # the columns were x
+    dx_padded = np.zeros((n, c_in, h + 2 * padding[0], width + 2 * padding[1]), dtype=w.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            rows, cols = _tap_slices(u, v, out_size, stride, dilation)
+            dx_padded[:, :, rows, cols] += grad_cols[:, :, u, v]
+    return _crop(dx_padded, padding, (h, width))
+
+
+def _crop(x_padded, padding, size):
+    """The centre ``size`` = (H, W) of a padded batch, as a contiguous array."""
+    (ph, pw), (h, width) = padding, size
+    return np.ascontiguousarray(x_padded[:, :, ph:ph + h, pw:pw + width])
+
+
+# Depthwise (``w.shape[1] == 1``): output channel f reads only input channel
+# c = f // m (m = C_out / C_in, the multiplier, usually 1), so the sum over
+# channels has a single term and a matrix product would have an inner dimension
+# of only kH*kW. Instead each pass sums over the kH*kW taps, one whole-array
+# multiply-add per tap: ``out += w[:, u, v] * window(u, v)``.
+#
+# A window view (conv2d_windows) of a 4x4 map makes NumPy loop 4 values at a
+# time, so the taps read *shifted rows* instead. Every channel's padded planes,
+# the whole batch end to end, form one long row; tap (u, v) of output pixel
+# (i, j) reads ``row[k + offset]``, with k = (n*H_pad + i)*W_pad + j the pixel's
+# own place in the row and ``offset = u*d_h*W_pad + v*d_w`` the same for every
+# pixel. So the tap is ONE slice of the row, ``row[offset:offset + len]``, and
+# the product runs over the whole batch at once. The result, kept "wide" (one
+# value per padded pixel), is the stride-1 output; the pixels at (i*s, j*s) are
+# the strided output, the rest (past the right and bottom edges) is scratch.
+
+def _channel_rows(values, padded_size, rows, cols, tail):
+    """Channel rows: (C, N*H_pad*W_pad + tail), each channel's padded planes end to end.
+
+    Every plane is zero but for ``values`` (N, C, h, w), written at ``[rows, cols]``
+    (two slices) of the padded plane; ``tail`` zeros follow the last plane, so
+    that the last pixels' taps may read past it.
+    """
+    n, c = values.shape[:2]
+    length = n * padded_size[0] * padded_size[1]
+    channel_rows = np.zeros((c, length + tail), dtype=values.dtype)
+    planes = channel_rows[:, :length].reshape(c, n, *padded_size)
+    planes[:, :, rows, cols] = values.transpose(1, 0, 2, 3)
+    return channel_rows
+
+
+def _padded_rows(x, padding, tail):
+    """x zero-padded, as channel rows: ``x_pad[n, c, p, q]`` at ``[c, (n*H_pad + p)*W_pad + q]``."""
+    (ph, pw), (h, width) = padding, x.shape[2:]
+    padded_size = (h + 2 * ph, width + 2 * pw)
+    return _channel_rows(x, padded_size, slice(ph, ph + h), slice(pw, pw + width), tail)
+
+
+def _spread_rows(grad_out, padded_size, stride):
+    """dout at its wide places (i*s, j*s) of zero padded planes, as channel rows (no tail)."""
+    (sh, sw), (h_out, w_out) = stride, grad_out.shape[2:]
+    return _channel_rows(grad_out, padded_size, slice(0, sh * h_out, sh), slice(0, sw * w_out, sw),
+                         tail=0)
+
+
+def _tap_offsets(kernel_size, dilation, w_padded):
+    """``(u, v, offset)`` per tap: tap (u, v) reads ``offset = u*d_h*W_pad + v*d_w`` further on."""
+    return [(u, v, u * dilation[0] * w_padded + v * dilation[1])
+            for u in range(kernel_size[0]) for v in range(kernel_size[1])]
+
+
+def _depthwise_forward_numpy(x, w, stride, padding, dilation, out_size):
+    # out[n, f] = sum_{u,v} w[f, 0, u, v] * window(u, v)[n, f // m]
+    n, c_in, h, width = x.shape
+    c_out, _, kh, kw = w.shape
+    h_pad, w_pad = h + 2 * padding[0], width + 2 * padding[1]
+    offsets = _tap_offsets((kh, kw), dilation, w_pad)
+    length = n * h_pad * w_pad
+    x_rows = _padded_rows(x, padding, tail=offsets[-1][2])        # (C_in, length + tail)
+    w_split = w.reshape(c_in, c_out // c_in, kh, kw)               # f = c*m + (0..m-1)
+    wide = np.zeros((c_in, c_out // c_in, length), dtype=x.dtype)
+    tap = np.empty_like(wide)
+    for u, v, offset in offsets:
+        # wide += w[:, u, v] * window(u, v), the product in a reused buffer
+        np.multiply(w_split[:, :, u, v, None], x_rows[:, None, offset:offset + length], out=tap)
+        wide += tap
+    # keep the pixels (i*s, j*s) of the stride-1 output, back in (N, C_out, ...) order
+    wide = wide.reshape(c_out, n, h_pad, w_pad)
+    out = wide[:, :, :stride[0] * out_size[0]:stride[0], :stride[1] * out_size[1]:stride[1]]
+    return np.ascontiguousarray(out.transpose(1, 0, 2, 3))
+
+
+def _depthwise_backward_weight_numpy(grad_out, x, w_shape, stride, padding, dilation):
+    # dW[f, 0, u, v] = sum_{n,i,j} dout[n, f, i, j] * window(u, v)[n, f // m, i, j]:
+    # dout spread to its wide places (zeros elsewhere), dotted with the shifted row
+    n, c_in, h, width = x.shape
+    c_out, _, kh, kw = w_shape
+    h_pad, w_pad = h + 2 * padding[0], width + 2 * padding[1]
+    offsets = _tap_offsets((kh, kw), dilation, w_pad)
+    length = n * h_pad * w_pad
+    x_rows = _padded_rows(x, padding, tail=offsets[-1][2])
+    grad_rows = _spread_rows(grad_out, (h_pad, w_pad), stride).reshape(c_in, c_out // c_in, length)
+    dw = np.empty((c_in, c_out // c_in, kh, kw), dtype=grad_out.dtype)
+    for u, v, offset in offsets:
+        dw[:, :, u, v] = np.einsum("cmk,ck->cm", grad_rows, x_rows[:, offset:offset + length])
+    return dw.reshape(w_shape)
+
+
+def _depthwise_backward_input_numpy(grad_out, w, x_shape, stride, padding, dilation):
+    # dX_pad[n, c, i s + u d, j s + v d] += sum_{f in c's group} w[f, 0, u, v] * dout[n, f, i, j]:
+    # the forward pass read backwards, each tap ADDING into the shifted row it read
+    n, c_in, h, width = x_shape
+    c_out, _, kh, kw = w.shape
+    h_pad, w_pad = h + 2 * padding[0], width + 2 * padding[1]
+    offsets = _tap_offsets((kh, kw), dilation, w_pad)
+    length = n * h_pad * w_pad
+    grad_rows = _spread_rows(grad_out, (h_pad, w_pad), stride).reshape(c_in, c_out // c_in, length)
+    w_split = w.reshape(c_in, c_out // c_in, kh, kw)
+    dx_rows = np.zeros((c_in, length + offsets[-1][2]), dtype=w.dtype)
+    tap = np.empty((c_in, length), dtype=w.dtype)
+    for u, v, offset in offsets:
+        # the multiplier's m output channels all read channel c: their terms add up
+        np.einsum("cm,cmk->ck", w_split[:, :, u, v], grad_rows, out=tap)
+        dx_rows[:, offset:offset + length] += tap
+    dx_padded = dx_rows[:, :length].reshape(c_in, n, h_pad, w_pad).transpose(1, 0, 2, 3)
+    return _crop(dx_padded, padding, (h, width))
 
 
 # ------------------------------------------------------------------------ public API
