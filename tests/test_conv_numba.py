@@ -104,7 +104,7 @@ def test_numba_equals_numpy_on_random_geometries(geometry, seed):
 def threads(monkeypatch):
     """Set the kernels' thread count inside a test (restored afterwards); with no
     size threshold, so that even these tiny arrays are shared among threads."""
-    monkeypatch.setattr(_threads, "MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(_threads, "SHARE_ABOVE_SECONDS", 0.0)
     previous = _threads.get_num_threads()
     yield _threads.set_num_threads
     _threads.set_num_threads(previous)

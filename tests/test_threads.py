@@ -1,7 +1,8 @@
 """The one mechanism for parallelism of the Numba backend (kernels/_threads.py): slices of the
-tasks, one per thread; no timing is measured here, only who computes what."""
+tasks, one per thread; who computes what, and which calls are shared (no speed is asserted)."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,8 +15,8 @@ from minideeplab.kernels import _threads  # noqa: E402
 
 @pytest.fixture
 def pool(monkeypatch):
-    """Three threads and no size threshold; the thread count is restored afterwards."""
-    monkeypatch.setattr(_threads, "MIN_PARALLEL_WORK", 0)
+    """Three threads, every call shared; the thread count is restored afterwards."""
+    monkeypatch.setattr(_threads, "SHARE_ABOVE_SECONDS", 0.0)
     previous = _threads.get_num_threads()
     _threads.set_num_threads(3)
     yield
@@ -49,14 +50,46 @@ def test_fewer_tasks_than_threads_gives_one_slice_per_task(pool):
     assert sorted((first, stop) for first, stop, _ in calls) == [(0, 1), (1, 2)]
 
 
-def test_small_calls_stay_on_the_calling_thread(pool, monkeypatch):
-    monkeypatch.setattr(_threads, "MIN_PARALLEL_WORK", 100)
-    kernel, calls = recording_kernel()
-    _threads.parallel_for(kernel, 10, np.zeros(10), work=99)
-    assert calls == [(0, 10, threading.current_thread().name)]
+def test_the_first_calls_run_alone_then_long_ones_are_shared(pool, monkeypatch):
+    # the rule: the first TIMED_CALLS calls of a kernel and size run alone, timed; later
+    # calls are shared if one of those took SHARE_ABOVE_SECONDS or more
+    monkeypatch.setattr(_threads, "_seconds_alone", {})
+    monkeypatch.setattr(_threads, "SHARE_ABOVE_SECONDS", 0.005)
+    calls = []
+
+    def slow(first, stop, out):          # 20 ms a call: worth sharing
+        calls.append((first, stop, threading.current_thread().name))
+        time.sleep(0.02)
+
+    def quick(first, stop, out):         # far below 5 ms, however busy the machine
+        calls.append((first, stop, threading.current_thread().name))
+
+    me = threading.current_thread().name
+    for kernel, shared in ((slow, True), (quick, False)):
+        for _ in range(_threads.TIMED_CALLS):
+            calls.clear()
+            _threads.parallel_for(kernel, 9, np.zeros(9), work=9)
+            assert calls == [(0, 9, me)], "a timed first call runs alone"
+        calls.clear()
+        _threads.parallel_for(kernel, 9, np.zeros(9), work=9)
+        assert len(calls) == (3 if shared else 1), kernel.__name__
+    # another size of the same kernel is a new decision: timed alone first
     calls.clear()
-    _threads.parallel_for(kernel, 10, np.zeros(10), work=100)
-    assert len(calls) == 3
+    _threads.parallel_for(slow, 9, np.zeros(9), work=10)
+    assert calls == [(0, 9, me)]
+
+
+def test_one_thread_never_times_nor_shares(monkeypatch):
+    monkeypatch.setattr(_threads, "_seconds_alone", {})
+    previous = _threads.get_num_threads()
+    _threads.set_num_threads(1)
+    try:
+        kernel, calls = recording_kernel()
+        for _ in range(3):
+            _threads.parallel_for(kernel, 4, np.zeros(4), work=4)
+        assert len(calls) == 3 and _threads._seconds_alone == {}
+    finally:
+        _threads.set_num_threads(previous)
 
 
 def test_an_error_in_a_worker_is_raised_after_every_slice_finished(pool):

@@ -29,18 +29,23 @@ before:
   ``prange`` loop); the first training step with an empty cache waits for
   every kernel (14 CPU seconds before, 6 now).
 
-**One threshold.** Handing a slice to another thread and getting it back is
-not free: the worker must wake up, take Python's lock to call the kernel, and
-hand it back, and the caller must wake up again. Inside a training step of the
-default model (some 250 kernel calls on 64x64 images) that measured 50-70
-microseconds per shared call on a 2-core virtual machine, so sharing every
-call made the step *slower* than one thread (31 ms against 21 ms at batch 8,
-idle machine). A call worth fewer than :data:`MIN_PARALLEL_WORK` units of work
-(values computed, or multiply-adds for a convolution) therefore runs on the
-calling thread alone: in that training step nearly every call does, while a
-convolution at DeepLab's sizes (S1 of ``benchmarks/bench_conv.py``: 1.2
-billion multiply-adds) runs 1.9x as fast on two threads.
-``benchmarks/bench_performance.py`` shows both in its section 3.
+**One threshold, in seconds.** Handing a slice to another thread and getting
+it back is not free: the worker must wake up, take Python's lock to call the
+kernel, and hand it back, and the caller must wake up again. On the 2-core
+virtual machine these figures come from, an idle core sleeps so deeply that
+the hand-over took 87 microseconds at the median (70-110 us). So a call is
+shared only when it is worth it: the first two calls of a kernel at a given
+size (``work``) run on the calling thread alone and are timed, and from then
+on calls of that kernel and size are shared if the faster of the two took
+at least :data:`SHARE_ABOVE_SECONDS` (0.3 ms, about 3.5 hand-overs), else they
+stay on the calling thread. No per-kernel guess of what a value costs: a
+batch-norm value takes 5x a ReLU value, a softmax value 25x (an exponential),
+and the timing sees it. In a training step of the default model at batch 8 on
+128x128 images, 26-55 of the 108 (kernel, size) pairs are shared, and the
+step ran 10-20% faster than with the previous rule (a fixed count of values).
+``benchmarks/bench_performance.py`` shows what two threads buy in its section 3.
+The numbers never depend on it: every slice computes what it would compute
+alone, and sums over slices are added in a fixed order.
 
 **OpenBLAS on one thread.** NumPy's matrix products run in OpenBLAS, which
 has threads of its own. Our slices already keep every core busy, so while a
@@ -58,13 +63,16 @@ import contextlib
 import functools
 import os
 import threading
+import time
 
 from ..errors import InputError
 
-__all__ = ["parallel_for", "set_num_threads", "get_num_threads", "MIN_PARALLEL_WORK",
+__all__ = ["parallel_for", "set_num_threads", "get_num_threads", "SHARE_ABOVE_SECONDS",
            "blas_threads", "single_threaded_blas"]
 
-MIN_PARALLEL_WORK = 4_194_304        # 2**22 values or multiply-adds (see the docstring)
+SHARE_ABOVE_SECONDS = 300e-6   # share a call that takes longer than this alone (see above)
+TIMED_CALLS = 2                # calls of a kernel and size timed alone before deciding
+_seconds_alone = {}            # (kernel's code, work) -> seconds of its first calls alone
 
 
 # ------------------------------------------------------------- 1. the thread pool
@@ -154,13 +162,18 @@ def parallel_for(kernel, n_tasks: int, *args, work: int) -> None:
 
     The slices are contiguous and as equal as possible; the calling thread
     runs the first one, the pool's threads the others, and the call returns
-    when all are done. ``work`` measures the call: the number of values it
-    computes (for a convolution, its multiply-adds). Below
-    :data:`MIN_PARALLEL_WORK` the call runs as one slice on the calling
-    thread (so does a call made while another thread is using the pool). An
-    error in any slice is raised here, after every slice has finished.
+    when all are done. ``work`` is the size of the call (the values it
+    computes, or a convolution's multiply-adds): calls of one kernel with the
+    same ``work`` cost the same, so they share one decision. Their first
+    :data:`TIMED_CALLS` run alone, timed; later ones are shared only if one of
+    those took :data:`SHARE_ABOVE_SECONDS` or more (0: always shared). A call
+    made while another thread is using the pool runs as one slice. An error
+    in any slice is raised here, after every slice has finished.
     """
-    parts = min(n_tasks, _threads) if work >= MIN_PARALLEL_WORK else 1
+    parts = min(n_tasks, _threads)
+    if parts > 1 and SHARE_ABOVE_SECONDS > 0:
+        if not _worth_sharing(kernel, n_tasks, args, work):
+            return                                        # it ran alone
     if parts <= 1 or not _pool_lock.acquire(blocking=False):
         kernel(0, n_tasks, *args)
         return
@@ -183,6 +196,27 @@ def parallel_for(kernel, n_tasks: int, *args, work: int) -> None:
             raise errors[0]
     finally:
         _pool_lock.release()
+
+
+def _worth_sharing(kernel, n_tasks, args, work) -> bool:
+    """True if this call should be shared; otherwise run it alone here (timed while the
+    kernel and size have had fewer than TIMED_CALLS calls) and return False."""
+    # a Numba kernel's Python function, or a closure's code: the same for every call
+    code = getattr(getattr(kernel, "py_func", kernel), "__code__", kernel)
+    timings = _seconds_alone.get((code, work))
+    if timings is None:
+        if len(_seconds_alone) > 100_000:        # many image sizes (evaluation): start again
+            _seconds_alone.clear()
+        timings = _seconds_alone[(code, work)] = []
+    if len(timings) >= TIMED_CALLS:
+        if min(timings) >= SHARE_ABOVE_SECONDS:
+            return True
+        kernel(0, n_tasks, *args)
+        return False
+    started = time.perf_counter()
+    kernel(0, n_tasks, *args)
+    timings.append(time.perf_counter() - started)
+    return False
 
 
 # ------------------------------------------------------------------ 2. OpenBLAS threads
