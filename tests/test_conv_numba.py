@@ -180,6 +180,28 @@ def test_im2col_fast_route_for_same_convolutions_copies_the_same_columns(kernel,
             assert np.array_equal(fast, general), (rows, first_row)
 
 
+@pytest.mark.parametrize("stride, padding, dilation", [
+    (1, 1, 1), (1, 6, 6), (2, 1, 1), ((1, 2), (0, 3), (2, 1)), (1, 0, 1), (1, 3, 1),
+    (2, 12, 12),
+])
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_depthwise_3x3_route_gives_the_reference_numbers(stride, padding, dilation, multiplier):
+    # 3x3 depthwise kernels take a route of their own (nine taps in one pass; dX gathered
+    # per pixel): the same numbers as the NumPy reference, on maps smaller than the rate
+    rng = np.random.default_rng(11)
+    for x_shape in [(2, 3, 9, 7), (1, 2, 4, 5)]:
+        x = rng.standard_normal(x_shape)
+        w = rng.standard_normal((x_shape[1] * multiplier, 1, 3, 3))
+        kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=x_shape[1])
+        size = conv_output_size(x_shape[2:], (3, 3), stride, padding, dilation)
+        if min(size) < 1:
+            continue
+        expected = conv_both_ways("numpy", x, w, **kwargs)
+        actual = conv_both_ways("numba", x, w, **kwargs)
+        for name, a, e in zip(("out", "dx", "dw"), actual[:3], expected[:3], strict=True):
+            assert_same_numbers(a, e, f"{name}, x {x_shape}, {kwargs}")
+
+
 def test_depthwise_dw_sums_the_whole_batch_deterministically():
     # dW sums over images. Every image's share is computed in its own slot and
     # summed afterwards (no "+=" from parallel iterations into one dW), so the
