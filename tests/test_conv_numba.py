@@ -202,6 +202,55 @@ def test_depthwise_3x3_route_gives_the_reference_numbers(stride, padding, dilati
             assert_same_numbers(a, e, f"{name}, x {x_shape}, {kwargs}")
 
 
+@pytest.mark.parametrize("groups", ["dense", "depthwise"])
+@pytest.mark.parametrize("size, rate, stride", [
+    (4, 6, 1), (4, 18, 1), (8, 12, 1), ((4, 9), (6, 2), 1), (5, 3, 2), (3, 2, 1),
+])
+def test_taps_that_read_only_padding_are_dropped_with_the_same_numbers(groups, size, rate,
+                                                                        stride):
+    # ASPP on a map smaller than its rate: the outer taps read only padding; the kernels drop
+    # them (a 3x3 kernel that reads only its centre becomes a 1x1 one) and give the
+    # reference's numbers, dW of the dropped taps exactly 0
+    from minideeplab.kernels import conv as conv_kernels
+
+    rng = np.random.default_rng(5)
+    size, rate = np.broadcast_to(size, 2), np.broadcast_to(rate, 2)
+    c = 4
+    x = rng.standard_normal((2, c, *size))
+    w = rng.standard_normal((c, 1 if groups == "depthwise" else c, 3, 3))
+    kwargs = dict(stride=stride, padding=tuple(int(r) for r in rate),
+                  dilation=tuple(int(r) for r in rate), groups=c if groups == "depthwise" else 1)
+    out_size = conv_output_size(tuple(size), (3, 3), stride, kwargs["padding"],
+                                kwargs["dilation"])
+    kept = conv_kernels._without_dead_taps(w, tuple(size), (stride, stride), kwargs["padding"],
+                                           kwargs["dilation"], out_size)[2]
+    expected = conv_both_ways("numpy", x, w, **kwargs)
+    actual = conv_both_ways("numba", x, w, **kwargs)
+    for name, a, e in zip(("out", "dx", "dw"), actual[:3], expected[:3], strict=True):
+        assert_same_numbers(a, e, f"{name}, size {size}, rate {rate}")
+    if kept is not None:
+        dead = np.ones((3, 3), bool)
+        dead[kept] = False
+        assert not actual[2][:, :, dead].any()
+
+
+def test_live_taps_on_hand_worked_cases():
+    from minideeplab.kernels.conv import _live_taps
+
+    # 'same' 3x3 at rate d on a map of n pixels: the outer taps read x only if d < n
+    assert _live_taps(4, 3, 1, 6, 6, 4) == (1, 2)
+    assert _live_taps(4, 3, 1, 3, 3, 4) == (0, 3)
+    assert _live_taps(8, 3, 1, 12, 12, 8) == (1, 2)
+    # no padding: every tap reads x
+    assert _live_taps(9, 3, 1, 0, 4, 1) == (0, 3)
+    # tap 0's last read is 3 - 5 < 0, tap 2's first 2*5 - 5 = 5 >= 4: both dead
+    assert _live_taps(4, 3, 1, 5, 5, 4) == (1, 2)
+    # on 6 pixels tap 0 reaches 5 - 5 = 0 and tap 2 starts at 5 < 6: all live
+    assert _live_taps(6, 3, 1, 5, 5, 6) == (0, 3)
+    # stride 2: the last output (i = 1) reads 2 - 3 < 0 with tap 0
+    assert _live_taps(4, 3, 2, 3, 3, 2) == (1, 3)
+
+
 def test_depthwise_dw_sums_the_whole_batch_deterministically():
     # dW sums over images. Every image's share is computed in its own slot and
     # summed afterwards (no "+=" from parallel iterations into one dW), so the

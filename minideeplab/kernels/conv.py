@@ -64,6 +64,11 @@ __all__ = ["forward", "backward_input", "backward_weight"]
 # between im2col and the GEMM. A GEMM on 256 columns also ran faster than on a
 # whole 64x64 image's 4096 (95 vs 75 GFLOP/s on one core, measured).
 BAND_COLUMNS = 256
+# A band holds at most this many values of columns (576 x 256: the measured size
+# above), so a conv with few values per column takes wider bands: the first
+# layer's 3 channels x 9 taps = 27 values take whole 32x32 images, one GEMM
+# each instead of four (its forward and dX ran 2x faster, measured).
+BAND_VALUES = 576 * 256
 # dW sums over the columns, so its GEMM's inner dimension is the band's width:
 # wider bands, fewer and longer products. Measured on a dense 3x3 conv of 64
 # channels, one core: 74-77 GFLOP/s for 512-2048 columns per band, 71 for 256,
@@ -257,14 +262,60 @@ def _columns_of_band(x_image, kh, kw, geometry, same, row, rows, w_out, cols):
         _im2col(x_image, kh, kw, *geometry, row, rows, w_out, cols)
 
 
-def _is_same(x_shape, stride, out_size):
-    # stride 1 and an output of the input's size: im2col's fast route
-    return stride == (1, 1) and tuple(out_size) == tuple(x_shape[2:])
+def _is_same(x_shape, w_shape, stride, padding, dilation, out_size):
+    # stride 1, 'same' padding d*(k-1)/2 on both sides, an output of the input's size:
+    # im2col's fast route
+    return (stride == (1, 1) and tuple(out_size) == tuple(x_shape[2:])
+            and all(2 * padding[a] == dilation[a] * (w_shape[2 + a] - 1) for a in range(2)))
 
 
-def _band_rows(h_out, w_out, columns=None):
-    """Output rows per band: about ``columns`` (default ``BAND_COLUMNS``) columns, >= 1 row."""
-    return max(1, min(h_out, (columns or BAND_COLUMNS) // w_out))
+def _band_rows(h_out, w_out, values_per_column, columns=None):
+    """Output rows per band: about ``columns`` (default: ``BAND_COLUMNS``, or more when a
+    column holds few values, up to ``BAND_VALUES`` in all) columns, at least one row."""
+    if columns is None:
+        columns = max(BAND_COLUMNS, BAND_VALUES // values_per_column)
+    return max(1, min(h_out, columns // w_out))
+
+
+def _live_taps(size, kernel, stride, pad, dilation, out):
+    """``(first, stop)``: the taps of one axis that read a pixel of x for some output.
+
+    Tap ``u`` reads input ``i*stride + u*dilation - pad`` for the outputs
+    ``i < out``: it reads only padding when even the last output's read is
+    before the image, or the first output's read after it. (At least one tap
+    is kept.)
+    """
+    first = 0
+    while first < kernel - 1 and (out - 1) * stride + first * dilation - pad < 0:
+        first += 1
+    stop = kernel
+    while stop - 1 > first and (stop - 1) * dilation - pad >= size:
+        stop -= 1
+    return first, stop
+
+
+def _without_dead_taps(w, x_size, stride, padding, dilation, out_size):
+    """``(w, padding)`` without the kernel's taps that read only padding, if there are any.
+
+    On a map smaller than the rate, the outer taps of an atrous kernel never
+    touch the image (ASPP's rate-18 branch on a 4x4 map at output stride 16: only
+    the centre tap does), and every product with them is ``w * 0``. Dropping
+    them, and the padding they alone needed, leaves the same sums with fewer
+    terms: a 3x3 kernel that only ever reads its centre becomes a 1x1 one.
+    ``w`` may be a shape (for dW); then the third item gives the taps kept.
+    """
+    w_shape = w if isinstance(w, tuple) else w.shape
+    taps = [_live_taps(x_size[a], w_shape[2 + a], stride[a], padding[a], dilation[a],
+                       out_size[a]) for a in range(2)]
+    new_padding = tuple(padding[a] - taps[a][0] * dilation[a] for a in range(2))
+    if taps == [(0, w_shape[2]), (0, w_shape[3])] or min(new_padding) < 0:
+        return w, padding, None
+    (u0, u1), (v0, v1) = taps
+    if not isinstance(w, tuple):
+        w = np.ascontiguousarray(w[:, :, u0:u1, v0:v1])
+    else:
+        w = (*w_shape[:2], u1 - u0, v1 - v0)
+    return w, new_padding, (slice(u0, u1), slice(v0, v1))
 
 
 def _mult_adds(n_images, w_shape, out_size):
@@ -280,6 +331,7 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
     GEMM per image for pointwise, im2col + GEMM per image for the rest (see
     the module docstring).
     """
+    w, padding, _ = _without_dead_taps(w, x.shape[2:], stride, padding, dilation, out_size)
     if _is_depthwise(w.shape):
         return depthwise.forward(x, w, stride, padding, dilation, out_size)
     n_images, c_in, height, width = x.shape
@@ -297,8 +349,8 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
         def images(first, stop):
             np.matmul(w_grouped, x_grouped[first:stop], out=out_grouped[first:stop])
     else:
-        band = _band_rows(h_out, w_out)
-        same = _is_same(x.shape, stride, out_size)
+        band = _band_rows(h_out, w_out, c_in * kh * kw)
+        same = _is_same(x.shape, w.shape, stride, padding, dilation, out_size)
 
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=x.dtype)
@@ -325,6 +377,8 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
     here ``W^T @ dout`` per image, then col2im adds each column back onto its
     pixels; direct loops for depthwise.
     """
+    w, padding, _ = _without_dead_taps(w, x_shape[2:], stride, padding, dilation,
+                                       grad_out.shape[2:])
     if _is_depthwise(w.shape):
         return depthwise.backward_input(grad_out, w, x_shape, stride, padding, dilation)
     n_images, c_in, height, width = x_shape
@@ -343,7 +397,7 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
         def images(first, stop):
             np.matmul(w_transposed, grad_grouped[first:stop], out=dx_grouped[first:stop])
     else:
-        band = _band_rows(h_out, w_out)
+        band = _band_rows(h_out, w_out, c_in * kh * kw)
 
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=grad_out.dtype)
@@ -371,6 +425,13 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
     image, one slot per image summed at the end in a fixed order; direct loops
     for depthwise.
     """
+    trimmed_shape, trimmed_padding, taps = _without_dead_taps(
+        tuple(w_shape), x.shape[2:], stride, padding, dilation, grad_out.shape[2:])
+    if taps is not None:          # the dropped taps read only zeros: their dW is 0
+        dw = np.zeros(w_shape, dtype=grad_out.dtype)
+        dw[:, :, taps[0], taps[1]] = backward_weight(grad_out, x, trimmed_shape, stride,
+                                                     trimmed_padding, dilation, groups)
+        return dw
     if _is_depthwise(w_shape):
         return depthwise.backward_weight(grad_out, x, w_shape, stride, padding, dilation)
     n_images, c_in, height, width = x.shape
@@ -396,8 +457,8 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
             np.matmul(x_grouped[first:stop], grad_grouped[first:stop].transpose(0, 1, 3, 2),
                       out=dw_per_image[first:stop])
     else:
-        band = _band_rows(h_out, w_out, WEIGHT_BAND_COLUMNS)
-        same = _is_same(x.shape, stride, (h_out, w_out))
+        band = _band_rows(h_out, w_out, c_in * kh * kw, WEIGHT_BAND_COLUMNS)
+        same = _is_same(x.shape, w_shape, stride, padding, dilation, (h_out, w_out))
 
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=dtype)
