@@ -11,13 +11,14 @@ still in the cache.
 The kernels see each ``(n, c)`` image plane as one flat row of ``L = H*W``
 values (``x.reshape(N, C, L)``, a view). Two habits make the loops fast:
 
-* **Sums go into a row of accumulators, not one running number.**
-  ``total += x[k]`` in a loop is a chain of dependent additions that the
-  compiler may not reorder (floating-point addition is not associative), so it
-  runs one addition at a time. ``acc[k] += x[n, c, k]`` summed over ``n`` adds
-  independent lanes, which become SIMD instructions; the row ``acc`` is summed
-  once at the end. Accumulators are float64 even for float32 inputs (a long
-  float32 sum loses digits; NumPy avoids that with pairwise summation).
+* **Sums may be added in any order** (``fastmath={"reassoc"}`` on the
+  functions that sum). ``total += x[k]`` is a chain of dependent additions
+  that the compiler may not reorder (floating-point addition is not
+  associative), so it would run one addition at a time. Allowed to
+  reassociate, LLVM keeps several partial sums in the lanes of SIMD registers
+  and adds them at the end: the same sum up to rounding, 1.8x faster here.
+  The sums are float64 even for float32 inputs (a long float32 sum loses
+  digits; NumPy avoids that with pairwise summation).
 * **Per-channel numbers are read into local variables before the inner loop.**
   Inside the loop ``mean[c]`` would be reloaded after every store to ``out``
   (the compiler cannot prove the two arrays do not overlap), which also
@@ -34,12 +35,26 @@ from ._threads import parallel_for
 __all__ = ["normalize_batch", "normalize", "backward"]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _total(values):
-    """The sum of a float64 row (a loop: ``values.sum()`` costs the compiler far more)."""
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _channel_sum(x, c):
+    """``sum_{n,k} x[n, c, k]`` in float64, added in SIMD lanes."""
     total = 0.0
-    for k in range(values.shape[0]):
-        total += values[k]
+    for n in range(x.shape[0]):
+        row = x[n, c]
+        for k in range(x.shape[2]):
+            total += row[k]
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _channel_squares(x, c, centre):
+    """``sum_{n,k} (x[n, c, k] - centre)^2`` in float64, added in SIMD lanes."""
+    total = 0.0
+    for n in range(x.shape[0]):
+        row = x[n, c]
+        for k in range(x.shape[2]):
+            centred = row[k] - centre
+            total += centred * centred
     return total
 
 
@@ -54,27 +69,12 @@ def _normalize_batch(first, stop, x, gamma, beta, eps, out, mean, var, inv_std):
             inv_std[c] = 1 / sqrt(var[c] + eps)
             out[n,c,k] = gamma[c] * (x[n,c,k] - mean[c]) * inv_std[c] + beta[c]
     """
-    n_batch, length = x.shape[0], x.shape[2]
-    count = n_batch * length
+    count = x.shape[0] * x.shape[2]
     one = x.dtype.type(1)
-    acc = np.empty(length, dtype=np.float64)          # one row of accumulators per thread
     for c in range(first, stop):
-        for k in range(length):
-            acc[k] = 0.0
-        for n in range(n_batch):
-            row = x[n, c]
-            for k in range(length):
-                acc[k] += row[k]
-        channel_mean = _total(acc) / count
-        for k in range(length):
-            acc[k] = 0.0
-        for n in range(n_batch):
-            row = x[n, c]
-            for k in range(length):
-                centred = row[k] - channel_mean
-                acc[k] += centred * centred
+        channel_mean = _channel_sum(x, c) / count
         mean[c] = channel_mean
-        var[c] = _total(acc) / count
+        var[c] = _channel_squares(x, c, channel_mean) / count
         # in x's dtype, as the reference computes it: 1 / sqrt(var + eps)
         inv_std[c] = one / np.sqrt(var[c] + x.dtype.type(eps))
         _normalize_channel(x, mean[c], inv_std[c], gamma[c], beta[c], c, out)
@@ -100,6 +100,20 @@ def _normalize(first, stop, x, mean, inv_std, gamma, beta, out):
         _normalize_channel(x, mean[c], inv_std[c], gamma[c], beta[c], c, out)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _backward_sums(dout, x, c, channel_mean, channel_inv_std):
+    """``(sum dout[:, c], sum dout[:, c] * x_hat[:, c])`` in one pass, float64, in SIMD lanes."""
+    sum_dout = 0.0
+    sum_dout_x_hat = 0.0
+    for n in range(dout.shape[0]):
+        dout_row, x_row = dout[n, c], x[n, c]
+        for k in range(dout.shape[2]):
+            x_hat = (x_row[k] - channel_mean) * channel_inv_std
+            sum_dout += dout_row[k]
+            sum_dout_x_hat += dout_row[k] * x_hat
+    return sum_dout, sum_dout_x_hat
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _backward(first, stop, dout, x, mean, inv_std, gamma, training, dx, dgamma, dbeta):
     """``dout``, ``x``, ``dx`` (N, C, L), with ``x_hat = (x - mean) * inv_std`` recomputed::
@@ -111,21 +125,9 @@ def _backward(first, stop, dout, x, mean, inv_std, gamma, training, dx, dgamma, 
     """
     n_batch, length = dout.shape[0], dout.shape[2]
     count = n_batch * length
-    accumulators = np.empty((2, length), dtype=np.float64)      # one pair per thread
-    acc_dout, acc_dout_x_hat = accumulators[0], accumulators[1]
     for c in range(first, stop):
         channel_mean, channel_inv_std = mean[c], inv_std[c]
-        for k in range(length):
-            acc_dout[k] = 0.0
-            acc_dout_x_hat[k] = 0.0
-        for n in range(n_batch):
-            dout_row, x_row = dout[n, c], x[n, c]
-            for k in range(length):
-                x_hat = (x_row[k] - channel_mean) * channel_inv_std
-                acc_dout[k] += dout_row[k]
-                acc_dout_x_hat[k] += dout_row[k] * x_hat
-        sum_dout = _total(acc_dout)
-        sum_dout_x_hat = _total(acc_dout_x_hat)
+        sum_dout, sum_dout_x_hat = _backward_sums(dout, x, c, channel_mean, channel_inv_std)
         dbeta[c] = sum_dout
         dgamma[c] = sum_dout_x_hat
         scale = gamma[c] * channel_inv_std

@@ -291,7 +291,7 @@ def depthwise_backward_weight(first, stop, grad_flat, x_flat, h_out, w_out, heig
                 dw_per_image[n, f, 0, u, v] = total
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, inline="always")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _three_by_three_weight(grad_wide, x_padded, w_pad, dilation_h, dilation_w, dw):
     """The nine dot products of a 3x3 kernel's dW in ONE pass over ``grad_wide``
     (each gradient read once, nine running sums) instead of nine passes."""
