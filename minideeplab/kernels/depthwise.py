@@ -29,7 +29,11 @@ written once instead of read and written nine times (``_three_by_three``);
 dX *gathers* the nine terms of each input pixel instead of sending every
 gradient to nine places, so only x's pixels are computed, not the padding
 (``_three_by_three_transposed``). The terms are added in the loops' order:
-the same numbers. Other kernel sizes run the general loops.
+the same numbers. They are functions of their own (``..._3x3``), so that a
+model of 3x3 kernels compiles only them; other sizes run the general loops.
+A 1x1 kernel without padding (what a 3x3 one becomes when only its centre
+reads the image, see ``kernels/conv.py``) is a product per channel, computed
+with NumPy: nothing to compile.
 
 **Strides.** A convolution with stride ``s`` is the stride-1 convolution read
 every ``s`` pixels. So the forward pass computes the stride-1 ("dense") output
@@ -94,26 +98,48 @@ def depthwise_forward(first, stop, x_flat, w, height, width, pad_h, pad_w, span,
     for task in range(first, stop):
         n, f = task // c_out, task % c_out
         _pad_into(x_flat[n, f // multiplier], height, width, pad_h, pad_w, x_padded)
-        if kh == 3 and kw == 3:
-            _three_by_three(w[f, 0], x_padded, w_pad, dilation_h, dilation_w, wide)
+        for k in range(span):
+            wide[k] = 0.0
+        for u in range(kh):
+            for v in range(kw):
+                weight = w[f, 0, u, v]
+                x_tap = x_padded[u * dilation_h * w_pad + v * dilation_w:]
+                for k in range(span):    # k from 0 on a slice: no negative-index checks, SIMD
+                    wide[k] += weight * x_tap[k]
+        _keep_strided(wide, w_pad, stride_h, stride_w, h_out, w_out, out_flat[n, f])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def depthwise_forward_3x3(first, stop, x_flat, w, height, width, pad_h, pad_w, span, stride_h,
+                          stride_w, dilation_h, dilation_w, out_flat, h_out, w_out):
+    """:func:`depthwise_forward` for 3x3 kernels, the nine taps in one pass (``_three_by_three``).
+
+    A function of its own (and not a branch of the one above), so that a model
+    whose depthwise kernels are all 3x3 compiles only this one.
+    """
+    c_out = out_flat.shape[1]
+    multiplier = c_out // x_flat.shape[1]
+    w_pad = width + 2 * pad_w
+    x_padded = np.zeros((height + 2 * pad_h) * w_pad, dtype=x_flat.dtype)   # border stays 0
+    wide = np.empty(span, dtype=out_flat.dtype)
+    for task in range(first, stop):
+        n, f = task // c_out, task % c_out
+        _pad_into(x_flat[n, f // multiplier], height, width, pad_h, pad_w, x_padded)
+        _three_by_three(w[f, 0], x_padded, w_pad, dilation_h, dilation_w, wide)
+        _keep_strided(wide, w_pad, stride_h, stride_w, h_out, w_out, out_flat[n, f])
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _keep_strided(wide, w_pad, stride_h, stride_w, h_out, w_out, out_plane):
+    """``out[i, j] = wide[i*sh*W_pad + j*sw]``: the stride-1 output read every ``s`` pixels."""
+    for i in range(h_out):
+        if stride_w == 1:      # a unit step: the row is one SIMD copy
+            out_row, wide_row = out_plane[i * w_out:], wide[i * stride_h * w_pad:]
+            for j in range(w_out):
+                out_row[j] = wide_row[j]
         else:
-            for k in range(span):
-                wide[k] = 0.0
-            for u in range(kh):
-                for v in range(kw):
-                    weight = w[f, 0, u, v]
-                    x_tap = x_padded[u * dilation_h * w_pad + v * dilation_w:]
-                    for k in range(span):    # k from 0 on a slice: no negative-index checks
-                        wide[k] += weight * x_tap[k]
-        out_plane = out_flat[n, f]
-        for i in range(h_out):
-            if stride_w == 1:      # a unit step: the row is one SIMD copy
-                out_row, wide_row = out_plane[i * w_out:], wide[i * stride_h * w_pad:]
-                for j in range(w_out):
-                    out_row[j] = wide_row[j]
-            else:
-                for j in range(w_out):
-                    out_plane[i * w_out + j] = wide[i * stride_h * w_pad + j * stride_w]
+            for j in range(w_out):
+                out_plane[i * w_out + j] = wide[i * stride_h * w_pad + j * stride_w]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -174,20 +200,9 @@ def depthwise_backward_input(first, stop, grad_flat, w, h_out, w_out, height, wi
     kh, kw = w.shape[2], w.shape[3]
     w_pad = width + 2 * pad_w
     dx_padded = np.empty((height + 2 * pad_h) * w_pad, dtype=dx_flat.dtype)
-    # the wide gradient with `margin` zeros on each side (for the 3x3 route below)
-    margin = (kh - 1) * dilation_h * w_pad + (kw - 1) * dilation_w
-    grad_margins = np.zeros(margin + span + margin, dtype=grad_flat.dtype)
-    grad_wide = grad_margins[margin:margin + span]
+    grad_wide = np.empty(span, dtype=grad_flat.dtype)
     for task in range(first, stop):
         n, c = task // c_in, task % c_in
-        dx_plane = dx_flat[n, c]
-        if kh == 3 and kw == 3:
-            for f in range(c * multiplier, (c + 1) * multiplier):
-                _spread(grad_flat[n, f], h_out, w_out, w_pad, stride_h, stride_w, grad_wide)
-                _three_by_three_transposed(w[f, 0], grad_margins, margin, height, width, pad_h,
-                                           pad_w, dilation_h, dilation_w, f > c * multiplier,
-                                           dx_plane)
-            continue
         for k in range(dx_padded.shape[0]):
             dx_padded[k] = 0.0
         for f in range(c * multiplier, (c + 1) * multiplier):
@@ -198,10 +213,33 @@ def depthwise_backward_input(first, stop, grad_flat, w, h_out, w_out, height, wi
                     dx_tap = dx_padded[u * dilation_h * w_pad + v * dilation_w:]
                     for k in range(span):
                         dx_tap[k] += weight * grad_wide[k]
+        dx_plane = dx_flat[n, c]
         for y in range(height):
             row = dx_padded[(y + pad_h) * w_pad + pad_w:]
             for x in range(width):
                 dx_plane[y * width + x] = row[x]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def depthwise_backward_input_3x3(first, stop, grad_flat, w, h_out, w_out, height, width, pad_h,
+                                 pad_w, span, stride_h, stride_w, dilation_h, dilation_w,
+                                 dx_flat):
+    """:func:`depthwise_backward_input` for 3x3 kernels: each pixel of dX gathers its nine
+    terms (``_three_by_three_transposed``); compiled only when a model has such kernels."""
+    c_in = dx_flat.shape[1]
+    multiplier = grad_flat.shape[1] // c_in
+    w_pad = width + 2 * pad_w
+    # the wide gradient with `margin` (the largest tap offset) zeros on each side
+    margin = 2 * dilation_h * w_pad + 2 * dilation_w
+    grad_margins = np.zeros(margin + span + margin, dtype=grad_flat.dtype)
+    grad_wide = grad_margins[margin:margin + span]
+    for task in range(first, stop):
+        n, c = task // c_in, task % c_in
+        for f in range(c * multiplier, (c + 1) * multiplier):
+            _spread(grad_flat[n, f], h_out, w_out, w_pad, stride_h, stride_w, grad_wide)
+            _three_by_three_transposed(w[f, 0], grad_margins, margin, height, width, pad_h,
+                                       pad_w, dilation_h, dilation_w, f > c * multiplier,
+                                       dx_flat[n, c])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -278,10 +316,6 @@ def depthwise_backward_weight(first, stop, grad_flat, x_flat, h_out, w_out, heig
         n, f = task // c_out, task % c_out
         _pad_into(x_flat[n, f // multiplier], height, width, pad_h, pad_w, x_padded)
         _spread(grad_flat[n, f], h_out, w_out, w_pad, stride_h, stride_w, grad_wide)
-        if kh == 3 and kw == 3:
-            _three_by_three_weight(grad_wide, x_padded, w_pad, dilation_h, dilation_w,
-                                   dw_per_image[n, f, 0])
-            continue
         for u in range(kh):
             for v in range(kw):
                 x_tap = x_padded[u * dilation_h * w_pad + v * dilation_w:]
@@ -289,6 +323,25 @@ def depthwise_backward_weight(first, stop, grad_flat, x_flat, h_out, w_out, heig
                 for k in range(span):
                     total += grad_wide[k] * x_tap[k]
                 dw_per_image[n, f, 0, u, v] = total
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def depthwise_backward_weight_3x3(first, stop, grad_flat, x_flat, h_out, w_out, height, width,
+                                  pad_h, pad_w, span, stride_h, stride_w, dilation_h,
+                                  dilation_w, dw_per_image):
+    """:func:`depthwise_backward_weight` for 3x3 kernels: the nine sums in one pass
+    (``_three_by_three_weight``); compiled only when a model has such kernels."""
+    c_out = grad_flat.shape[1]
+    multiplier = c_out // x_flat.shape[1]
+    w_pad = width + 2 * pad_w
+    x_padded = np.zeros((height + 2 * pad_h) * w_pad, dtype=x_flat.dtype)   # border stays 0
+    grad_wide = np.empty(span, dtype=grad_flat.dtype)
+    for task in range(first, stop):
+        n, f = task // c_out, task % c_out
+        _pad_into(x_flat[n, f // multiplier], height, width, pad_h, pad_w, x_padded)
+        _spread(grad_flat[n, f], h_out, w_out, w_pad, stride_h, stride_w, grad_wide)
+        _three_by_three_weight(grad_wide, x_padded, w_pad, dilation_h, dilation_w,
+                               dw_per_image[n, f, 0])
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
@@ -332,11 +385,31 @@ def _plane(x_shape, kernel_size, padding, dilation):
     return height, width, *padding, (h_dense - 1) * (width + 2 * padding[1]) + w_dense
 
 
+def _route(general, three_by_three, kernel_size):
+    """The 3x3 kernel function for 3x3 kernels, the general one for any other size."""
+    return three_by_three if tuple(kernel_size) == (3, 3) else general
+
+
+def _is_scale(kernel_size, padding):
+    # 1x1 without padding: each output is one input value times one weight (what a 3x3
+    # kernel becomes when only its centre reads the image, kernels/conv.py)
+    return tuple(kernel_size) == (1, 1) and tuple(padding) == (0, 0)
+
+
+def _read_every(x, stride, out_size):
+    """The input values a 1x1 kernel reads at ``stride``: ``x[:, :, i*sh, j*sw]``."""
+    return x[:, :, ::stride[0], ::stride[1]][:, :, :out_size[0], :out_size[1]]
+
+
 def forward(x, w, stride, padding, dilation, out_size):
     """``out`` (N, C_out, H_out, W_out) of a depthwise convolution, threads sharing the planes."""
     n_images, c_out = x.shape[0], w.shape[0]
+    if _is_scale(w.shape[2:], padding):   # a product per channel: NumPy, nothing to compile
+        scale = w[:, 0, 0, 0].reshape(1, c_out, 1, 1)
+        return np.repeat(_read_every(x, stride, out_size), c_out // x.shape[1], axis=1) * scale
     out = np.empty((n_images, c_out, *out_size), dtype=x.dtype)
-    parallel_for(depthwise_forward, n_images * c_out, _flat(x), w,
+    parallel_for(_route(depthwise_forward, depthwise_forward_3x3, w.shape[2:]),
+                 n_images * c_out, _flat(x), w,
                  *_plane(x.shape, w.shape[2:], padding, dilation), *stride, *dilation,
                  _flat(out), *out_size, work=out.size * w.shape[2] * w.shape[3])
     return out
@@ -344,8 +417,16 @@ def forward(x, w, stride, padding, dilation, out_size):
 
 def backward_input(grad_out, w, x_shape, stride, padding, dilation):
     """``dx`` (``x_shape``) of a depthwise convolution."""
+    if _is_scale(w.shape[2:], padding):
+        dx = np.zeros(x_shape, dtype=grad_out.dtype)
+        n, c_in, h_out, w_out = x_shape[0], x_shape[1], *grad_out.shape[2:]
+        scaled = grad_out * w[:, 0, 0, 0].reshape(1, -1, 1, 1)
+        _read_every(dx, stride, (h_out, w_out))[...] = scaled.reshape(
+            n, c_in, -1, h_out, w_out).sum(axis=2)        # the output channels of each input
+        return dx
     dx = np.empty(x_shape, dtype=grad_out.dtype)
-    parallel_for(depthwise_backward_input, x_shape[0] * x_shape[1], _flat(grad_out), w,
+    parallel_for(_route(depthwise_backward_input, depthwise_backward_input_3x3, w.shape[2:]),
+                 x_shape[0] * x_shape[1], _flat(grad_out), w,
                  *grad_out.shape[2:], *_plane(x_shape, w.shape[2:], padding, dilation),
                  *stride, *dilation, _flat(dx), work=grad_out.size * w.shape[2] * w.shape[3])
     return dx
@@ -354,8 +435,14 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation):
 def backward_weight(grad_out, x, w_shape, stride, padding, dilation):
     """``dw`` (``w_shape``) of a depthwise convolution: per-image slots, summed in order."""
     n_images = x.shape[0]
+    if _is_scale(w_shape[2:], padding):
+        read = np.repeat(_read_every(x, stride, grad_out.shape[2:]), w_shape[0] // x.shape[1],
+                         axis=1)
+        per_image = (grad_out * read).sum(axis=(2, 3))            # (N, C_out), then in order
+        return per_image.sum(axis=0).reshape(w_shape).astype(grad_out.dtype, copy=False)
     dw_per_image = np.empty((n_images, *w_shape), dtype=grad_out.dtype)
-    parallel_for(depthwise_backward_weight, n_images * w_shape[0], _flat(grad_out), _flat(x),
+    parallel_for(_route(depthwise_backward_weight, depthwise_backward_weight_3x3, w_shape[2:]),
+                 n_images * w_shape[0], _flat(grad_out), _flat(x),
                  *grad_out.shape[2:], *_plane(x.shape, w_shape[2:], padding, dilation),
                  *stride, *dilation, dw_per_image, work=grad_out.size * w_shape[2] * w_shape[3])
     return dw_per_image.sum(axis=0)
