@@ -43,6 +43,11 @@ from minideeplab.geometry import conv_output_size
 from minideeplab.timing import time_interleaved
 
 THREADS = 2
+# Seconds of pause before each block, then an untimed call (timing.time_interleaved):
+# after its block, the NumPy reference's OpenBLAS threads and PyTorch's OpenMP threads
+# keep spinning for a while and took a core from the next contender (the Numba S2
+# forward measured 9.2 ms right after NumPy's block, 5.3 ms without NumPy in the run).
+BLOCK_GAP = 0.2
 GEMM_SIZE = 1024
 # float32 through different summation orders: a few 1e-6 is agreement, 1e-3 a bug
 TOLERANCE = 1e-4
@@ -214,7 +219,7 @@ def run(shape_names=None, blocks=5, calls=10, include_numpy=True, include_torch=
         few = {f"numpy {kind}": 2 for kind in KINDS}
         timings = time_interleaved(contenders, blocks=blocks,
                                    calls={name: few.get(name, calls) for name in contenders},
-                                   cold=cold)
+                                   cold=cold, between_blocks=BLOCK_GAP)
         for label, timing in timings.items():
             backend, kind = label.split(" ")
             row[f"{backend}_{kind}"] = timing.seconds

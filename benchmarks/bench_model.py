@@ -49,7 +49,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from bench_conv import THREADS, TOLERANCE, import_torch, set_threads  # noqa: E402
+from bench_conv import BLOCK_GAP, THREADS, TOLERANCE, import_torch, set_threads  # noqa: E402
 
 NUM_CLASSES = 5
 DEFAULT_STEPS = ((8, 64), (16, 64), (8, 128))
@@ -146,7 +146,7 @@ def bench_training_step(batch, size, torch, log, include_numpy=True, blocks=5, c
     log(f"{result['what']}: timing {', '.join(runners)} ...")
     memory = reuse_freed_memory() if reuse_memory else contextlib.nullcontext()
     with memory:
-        timings = time_interleaved(runners, blocks=blocks, cold=cold,
+        timings = time_interleaved(runners, blocks=blocks, cold=cold, between_blocks=BLOCK_GAP,
                                    calls={"numpy": 2, "numba": calls, "torch": calls})
     result["allocator"] = "reuse freed memory" if reuse_memory else "default"
     for name, timing in timings.items():

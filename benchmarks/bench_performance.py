@@ -94,7 +94,8 @@ def measure_threads(blocks, calls, cold, log):
                   for what, work in (("S1 forward + backward", conv), ("training step 8x64", step))
                   for threads in (1, 2)}
     with reuse_freed_memory():                       # as train() runs its steps
-        timings = time_interleaved(contenders, blocks=blocks, calls=calls, cold=cold)
+        timings = time_interleaved(contenders, blocks=blocks, calls=calls, cold=cold,
+                                   between_blocks=bench_conv.BLOCK_GAP)
     bench_conv.set_threads(bench_conv.THREADS)
     return {name: timing.seconds for name, timing in timings.items()}
 

@@ -67,7 +67,8 @@ def _positive_int(value, name):
 
 def time_interleaved(contenders: Mapping[str, Callable[[], object]], *, blocks: int = 5,
                      calls: int | Mapping[str, int] = 10, warmup: int = 1, cold: bool = False,
-                     settle: float = 0.2, clock: Callable[[], float] = time.perf_counter,
+                     settle: float = 0.2, between_blocks: float = 0.0,
+                     clock: Callable[[], float] = time.perf_counter,
                      sleep: Callable[[float], None] = time.sleep) -> dict:
     """Time every contender in interleaved blocks; returns ``{name: Timing}``.
 
@@ -76,7 +77,11 @@ def time_interleaved(contenders: Mapping[str, Callable[[], object]], *, blocks: 
     per name (a slow reference can take fewer: ``{"numpy": 2, "numba": 10}``,
     names left out get 10). ``warmup`` untimed calls per contender come first.
     ``cold=True`` sleeps ``settle`` seconds before every timed call (the cold
-    regime, see the module docstring). ``clock`` and ``sleep`` are there for tests.
+    regime, see the module docstring). ``between_blocks`` seconds of pause before
+    each block, then one untimed call: the threads another library keeps spinning
+    after its own block (OpenBLAS's and OpenMP's spin for a while before they
+    sleep) stop taking a core from the next contender, and the calls inside the
+    block stay back to back. ``clock`` and ``sleep`` are there for tests.
     """
     if not isinstance(contenders, Mapping) or not contenders:
         raise InputError("contenders must be a non-empty mapping of name -> function")
@@ -94,6 +99,8 @@ def time_interleaved(contenders: Mapping[str, Callable[[], object]], *, blocks: 
         calls_of = dict.fromkeys(contenders, _positive_int(calls, "calls"))
     if cold and not settle > 0:
         raise InputError(f"settle must be > 0 seconds in the cold regime, got {settle!r}")
+    if not between_blocks >= 0:
+        raise InputError(f"between_blocks must be >= 0 seconds, got {between_blocks!r}")
 
     for function in contenders.values():
         for _ in range(warmup):
@@ -101,6 +108,9 @@ def time_interleaved(contenders: Mapping[str, Callable[[], object]], *, blocks: 
     samples = {name: [] for name in contenders}
     for _ in range(blocks):
         for name, function in contenders.items():
+            if between_blocks > 0:
+                sleep(between_blocks)
+                function()                       # untimed: wakes this contender's threads
             block = []
             for _ in range(calls_of[name]):
                 if cold:

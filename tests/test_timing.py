@@ -79,6 +79,21 @@ def test_cold_regime_sleeps_before_every_timed_call_and_says_so():
     assert result["a"].seconds == 1.0         # the pause itself is never timed
 
 
+def test_a_pause_and_an_untimed_call_open_each_block_when_asked():
+    # between_blocks: other libraries' spinning threads settle, then one untimed call, then
+    # the block's timed calls back to back (no pause between them)
+    clock = FakeClock()
+    contenders = {"a": clock.contender("a", [1.0] * 7), "b": clock.contender("b", [5.0] * 7)}
+    result = time_interleaved(contenders, blocks=2, calls=2, warmup=1, between_blocks=0.3,
+                              clock=clock, sleep=clock.sleep)
+    def block(name):
+        return [("sleep", 0.3), ("call", name), ("call", name), ("call", name)]
+
+    assert clock.log == [("call", "a"), ("call", "b")] + (block("a") + block("b")) * 2
+    assert result["a"].seconds == 1.0 and result["b"].seconds == 5.0
+    assert result["a"].regime == BACK_TO_BACK
+
+
 @pytest.mark.parametrize("kwargs, error", [
     (dict(contenders={}), InputError),
     (dict(contenders={"a": 3}), InputTypeError),
@@ -87,6 +102,7 @@ def test_cold_regime_sleeps_before_every_timed_call_and_says_so():
     (dict(contenders={"a": lambda: None}, calls={"a": 0}), InputError),
     (dict(contenders={"a": lambda: None}, warmup=-1), InputError),
     (dict(contenders={"a": lambda: None}, cold=True, settle=0), InputError),
+    (dict(contenders={"a": lambda: None}, between_blocks=-1), InputError),
 ])
 def test_bad_arguments_are_named(kwargs, error):
     contenders = kwargs.pop("contenders")
