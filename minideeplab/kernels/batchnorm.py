@@ -35,7 +35,7 @@ from ._threads import parallel_for
 __all__ = ["normalize_batch", "normalize", "backward"]
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _channel_sum(x, c):
     """``sum_{n,k} x[n, c, k]`` in float64, added in SIMD lanes."""
     total = 0.0
@@ -46,7 +46,7 @@ def _channel_sum(x, c):
     return total
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _channel_squares(x, c, centre):
     """``sum_{n,k} (x[n, c, k] - centre)^2`` in float64, added in SIMD lanes."""
     total = 0.0
@@ -58,7 +58,7 @@ def _channel_squares(x, c, centre):
     return total
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _normalize_batch(first, stop, x, gamma, beta, eps, out, mean, var, inv_std):
     """Training: ``x``, ``out`` (N, C, L). Two passes for the statistics (no
     cancellation in the variance), a third writes ``out``::
@@ -100,7 +100,7 @@ def _normalize(first, stop, x, mean, inv_std, gamma, beta, out):
         _normalize_channel(x, mean[c], inv_std[c], gamma[c], beta[c], c, out)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _backward_sums(dout, x, c, channel_mean, channel_inv_std):
     """``(sum dout[:, c], sum dout[:, c] * x_hat[:, c])`` in one pass, float64, in SIMD lanes."""
     sum_dout = 0.0
@@ -114,7 +114,7 @@ def _backward_sums(dout, x, c, channel_mean, channel_inv_std):
     return sum_dout, sum_dout_x_hat
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _backward(first, stop, dout, x, mean, inv_std, gamma, training, dx, dgamma, dbeta):
     """``dout``, ``x``, ``dx`` (N, C, L), with ``x_hat = (x - mean) * inv_std`` recomputed::
 

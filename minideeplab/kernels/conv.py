@@ -129,18 +129,11 @@ def _im2col(x_image, kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, dilat
                         col_seg[j] = 0.0
                     if j_stop > j_first:
                         x_row = x_image[c, y]
-                        # a step known when compiling (1 or 2) becomes SIMD code, a
-                        # run-time step does not (stride 2: 1.4x faster, measured)
-                        if stride_w == 1:
+                        if stride_w == 1:    # a unit step compiles to SIMD code, a run-time one not
                             x_seg = x_row[x_start + j_first:]
                             inner = col_seg[j_first:]
                             for j in range(j_stop - j_first):
                                 inner[j] = x_seg[j]
-                        elif stride_w == 2:
-                            x_seg = x_row[x_start + 2 * j_first:]
-                            inner = col_seg[j_first:]
-                            for j in range(j_stop - j_first):
-                                inner[j] = x_seg[2 * j]
                         else:
                             for j in range(j_first, j_stop):
                                 col_seg[j] = x_row[x_start + j * stride_w]

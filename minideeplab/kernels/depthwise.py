@@ -325,7 +325,7 @@ def depthwise_backward_weight(first, stop, grad_flat, x_flat, h_out, w_out, heig
                 dw_per_image[n, f, 0, u, v] = total
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def depthwise_backward_weight_3x3(first, stop, grad_flat, x_flat, h_out, w_out, height, width,
                                   pad_h, pad_w, span, stride_h, stride_w, dilation_h,
                                   dilation_w, dw_per_image):
@@ -344,10 +344,12 @@ def depthwise_backward_weight_3x3(first, stop, grad_flat, x_flat, h_out, w_out, 
                                dw_per_image[n, f, 0])
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _three_by_three_weight(grad_wide, x_padded, w_pad, dilation_h, dilation_w, dw):
     """The nine dot products of a 3x3 kernel's dW in ONE pass over ``grad_wide``
-    (each gradient read once, nine running sums) instead of nine passes."""
+    (each gradient read once, nine running sums) instead of nine passes. Inlined
+    into a ``fastmath={"reassoc"}`` kernel, so that the sums become SIMD code (a
+    function inlined takes its caller's flags)."""
     row, col = dilation_h * w_pad, dilation_w
     x00, x01, x02 = x_padded, x_padded[col:], x_padded[2 * col:]
     x10, x11, x12 = x_padded[row:], x_padded[row + col:], x_padded[row + 2 * col:]
