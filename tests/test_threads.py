@@ -54,6 +54,7 @@ def test_the_first_calls_run_alone_then_long_ones_are_shared(pool, monkeypatch):
     # the rule: the first TIMED_CALLS calls of a kernel and size run alone, timed; later
     # calls are shared if one of those took SHARE_ABOVE_SECONDS or more
     monkeypatch.setattr(_threads, "_seconds_alone", {})
+    monkeypatch.setattr(_threads, "_fastest_alone", {})
     monkeypatch.setattr(_threads, "SHARE_ABOVE_SECONDS", 0.005)
     calls = []
 
@@ -77,17 +78,23 @@ def test_the_first_calls_run_alone_then_long_ones_are_shared(pool, monkeypatch):
     calls.clear()
     _threads.parallel_for(slow, 9, np.zeros(9), work=10)
     assert calls == [(0, 9, me)]
+    # the threshold is read at every call: raised above the slow kernel's time, it runs alone
+    monkeypatch.setattr(_threads, "SHARE_ABOVE_SECONDS", 1.0)
+    calls.clear()
+    _threads.parallel_for(slow, 9, np.zeros(9), work=9)
+    assert calls == [(0, 9, me)]
 
 
 def test_one_thread_never_times_nor_shares(monkeypatch):
     monkeypatch.setattr(_threads, "_seconds_alone", {})
+    monkeypatch.setattr(_threads, "_fastest_alone", {})
     previous = _threads.get_num_threads()
     _threads.set_num_threads(1)
     try:
         kernel, calls = recording_kernel()
         for _ in range(3):
             _threads.parallel_for(kernel, 4, np.zeros(4), work=4)
-        assert len(calls) == 3 and _threads._seconds_alone == {}
+        assert len(calls) == 3 and _threads._seconds_alone == _threads._fastest_alone == {}
     finally:
         _threads.set_num_threads(previous)
 

@@ -73,6 +73,7 @@ __all__ = ["parallel_for", "set_num_threads", "get_num_threads", "SHARE_ABOVE_SE
 SHARE_ABOVE_SECONDS = 300e-6   # share a call that takes longer than this alone (see above)
 TIMED_CALLS = 2                # calls of a kernel and size timed alone before deciding
 _seconds_alone = {}            # (kernel's code, work) -> seconds of its first calls alone
+_fastest_alone = {}            # (kernel's code, work) -> the faster of those, once timed
 
 
 # ------------------------------------------------------------- 1. the thread pool
@@ -202,20 +203,22 @@ def _worth_sharing(kernel, n_tasks, args, work) -> bool:
     """True if this call should be shared; otherwise run it alone here (timed while the
     kernel and size have had fewer than TIMED_CALLS calls) and return False."""
     # a Numba kernel's Python function, or a closure's code: the same for every call
-    code = getattr(getattr(kernel, "py_func", kernel), "__code__", kernel)
-    timings = _seconds_alone.get((code, work))
-    if timings is None:
-        if len(_seconds_alone) > 100_000:        # many image sizes (evaluation): start again
-            _seconds_alone.clear()
-        timings = _seconds_alone[(code, work)] = []
-    if len(timings) >= TIMED_CALLS:
-        if min(timings) >= SHARE_ABOVE_SECONDS:
+    key = (getattr(getattr(kernel, "py_func", kernel), "__code__", kernel), work)
+    fastest = _fastest_alone.get(key)
+    if fastest is not None:
+        if fastest >= SHARE_ABOVE_SECONDS:
             return True
         kernel(0, n_tasks, *args)
         return False
+    if len(_seconds_alone) > 100_000:            # many image sizes (evaluation): start again
+        _seconds_alone.clear()
+        _fastest_alone.clear()
+    timings = _seconds_alone.setdefault(key, [])
     started = time.perf_counter()
     kernel(0, n_tasks, *args)
     timings.append(time.perf_counter() - started)
+    if len(timings) >= TIMED_CALLS:
+        _fastest_alone[key] = min(timings)
     return False
 
 

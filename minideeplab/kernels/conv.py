@@ -298,6 +298,8 @@ def _without_dead_taps(w, x_size, stride, padding, dilation, out_size):
     ``w`` may be a shape (for dW); then the third item gives the taps kept.
     """
     w_shape = w if isinstance(w, tuple) else w.shape
+    if padding == (0, 0) or w_shape[2:] == (1, 1):   # every tap reads x: nothing to drop
+        return w, padding, None
     taps = [_live_taps(x_size[a], w_shape[2 + a], stride[a], padding[a], dilation[a],
                        out_size[a]) for a in range(2)]
     new_padding = tuple(padding[a] - taps[a][0] * dilation[a] for a in range(2))
