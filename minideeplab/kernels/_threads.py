@@ -42,7 +42,7 @@ stay on the calling thread. No per-kernel guess of what a value costs: a
 batch-norm value takes 5x a ReLU value, a softmax value 25x (an exponential),
 and the timing sees it. In a training step of the default model at batch 8 on
 128x128 images, 26-55 of the 108 (kernel, size) pairs are shared, and the
-step ran 10-20% faster than with the previous rule (a fixed count of values).
+step ran 11-14% faster than with the previous rule (a fixed count of values).
 ``benchmarks/bench_performance.py`` shows what two threads buy in its section 3.
 The numbers never depend on it: every slice computes what it would compute
 alone, and sums over slices are added in a fixed order.
