@@ -38,6 +38,12 @@ columns per thread, which stay in the core's cache between the copy and the
 GEMM. dW sums over the pixels, so its bands' products add up:
 ``dW_g^T = sum over bands of cols_g @ dout_g^T``.
 
+Two shortcuts, each with the same numbers: for a 'same' convolution at
+stride 1 the band's columns are x's rows shifted, so each tap's row is one
+long copy (``_im2col_same``); and kernel taps that read only padding, as the
+outer taps of an atrous kernel whose rate exceeds the map, are dropped before
+any route runs (``_without_dead_taps``).
+
 Every route shares its work among threads the same way: a slice of the
 images or planes per thread (``_threads.parallel_for``), OpenBLAS on one
 thread meanwhile (``_threads.single_threaded_blas``).
