@@ -202,7 +202,7 @@ def test_depthwise_3x3_route_gives_the_reference_numbers(stride, padding, dilati
             assert_same_numbers(a, e, f"{name}, x {x_shape}, {kwargs}")
 
 
-@pytest.mark.parametrize("groups", ["dense", "depthwise"])
+@pytest.mark.parametrize("groups", ["dense", "depthwise", "depthwise x2"])
 @pytest.mark.parametrize("size, rate, stride", [
     (4, 6, 1), (4, 18, 1), (8, 12, 1), ((4, 9), (6, 2), 1), (5, 3, 2), (3, 2, 1),
 ])
@@ -217,20 +217,22 @@ def test_taps_that_read_only_padding_are_dropped_with_the_same_numbers(groups, s
     size, rate = np.broadcast_to(size, 2), np.broadcast_to(rate, 2)
     c = 4
     x = rng.standard_normal((2, c, *size))
-    w = rng.standard_normal((c, 1 if groups == "depthwise" else c, 3, 3))
+    depthwise = groups.startswith("depthwise")
+    c_out = 2 * c if groups == "depthwise x2" else c          # a depth multiplier of 2
+    w = rng.standard_normal((c_out, 1 if depthwise else c, 3, 3))
     kwargs = dict(stride=stride, padding=tuple(int(r) for r in rate),
-                  dilation=tuple(int(r) for r in rate), groups=c if groups == "depthwise" else 1)
+                  dilation=tuple(int(r) for r in rate), groups=c if depthwise else 1)
     out_size = conv_output_size(tuple(size), (3, 3), stride, kwargs["padding"],
                                 kwargs["dilation"])
-    kept = conv_kernels._without_dead_taps(w, tuple(size), (stride, stride), kwargs["padding"],
-                                           kwargs["dilation"], out_size)[2]
+    kept = conv_kernels._taps_kept(w.shape, tuple(size), (stride, stride), kwargs["padding"],
+                                   kwargs["dilation"], out_size)
     expected = conv_both_ways("numpy", x, w, **kwargs)
     actual = conv_both_ways("numba", x, w, **kwargs)
     for name, a, e in zip(("out", "dx", "dw"), actual[:3], expected[:3], strict=True):
         assert_same_numbers(a, e, f"{name}, size {size}, rate {rate}")
     if kept is not None:
         dead = np.ones((3, 3), bool)
-        dead[kept] = False
+        dead[kept[0]] = False
         assert not actual[2][:, :, dead].any()
 
 

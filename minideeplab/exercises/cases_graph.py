@@ -77,16 +77,18 @@ def _rs_geometry(params):
             f"{params['align_corners']}, {params['dtype']}")
 
 
-def _rs_inputs(params, seed):
-    return random_array(np.random.default_rng(seed), params["x"], params["dtype"])
+def _rs_case(params, seed):
+    """``(x, size, align_corners, dout)`` of a resize case: the inputs and an upstream gradient."""
+    x = random_array(np.random.default_rng(seed), params["x"], params["dtype"])
+    size = params["size"]
+    dout = random_array(np.random.default_rng(seed + 1), x.shape[:2] + tuple(size),
+                        params["dtype"])
+    return x, size, params["align_corners"], dout
 
 
 def resize_forward_trial(params, seed) -> Trial:
     """``bilinear_resize_forward(x, size, align_corners=)`` on this case."""
-    x = _rs_inputs(params, seed)
-    size, align = params["size"], params["align_corners"]
-    dout = random_array(np.random.default_rng(seed + 1), x.shape[:2] + tuple(size),
-                        params["dtype"])
+    x, size, align, dout = _rs_case(params, seed)
 
     def make_args():
         return (x.copy(), size), {"align_corners": align}
@@ -123,10 +125,7 @@ def _scatter_without_accumulating(dout, cache):
 
 def resize_backward_trial(params, seed) -> Trial:
     """``bilinear_resize_backward(dout, cache)`` with the cache of the library's forward."""
-    x = _rs_inputs(params, seed)
-    size, align = params["size"], params["align_corners"]
-    dout = random_array(np.random.default_rng(seed + 1), x.shape[:2] + tuple(size),
-                        params["dtype"])
+    x, size, align, dout = _rs_case(params, seed)
 
     def make_args():
         return (dout.copy(), bilinear_resize_forward(x.copy(), size, align)[1]), {}

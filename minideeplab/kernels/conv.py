@@ -253,19 +253,29 @@ def _is_pointwise(w_shape, stride, padding):
     return w_shape[2] == 1 and w_shape[3] == 1 and stride == (1, 1) and padding == (0, 0)
 
 
-def _columns_of_band(x_image, kh, kw, geometry, same, row, rows, w_out, cols):
-    """im2col of one band of output rows into ``cols`` (the fast route for 'same' convs)."""
-    if same:
-        _im2col_same(x_image, kh, kw, *geometry[2:], row, rows, cols)
-    else:
-        _im2col(x_image, kh, kw, *geometry, row, rows, w_out, cols)
+def _column_bands(x_image, kh, kw, geometry, same, band, h_out, w_out, groups, buffer):
+    """im2col of one image, a band of output rows at a time, into ``buffer``.
+
+    Yields ``(row, rows, cols)``: output rows ``row ... row + rows - 1`` and their
+    columns as (G, C_g*kH*kW, rows*W_out), a view of ``buffer`` overwritten by the
+    next band ('same' convolutions take im2col's fast route).
+    """
+    k = buffer.shape[0] // (band * w_out)               # C_in*kH*kW values per column
+    for row in range(0, h_out, band):
+        rows = min(band, h_out - row)
+        cols = buffer[:k * rows * w_out].reshape(k, rows * w_out)
+        if same:
+            _im2col_same(x_image, kh, kw, *geometry[2:], row, rows, cols)
+        else:
+            _im2col(x_image, kh, kw, *geometry, row, rows, w_out, cols)
+        yield row, rows, cols.reshape(groups, -1, rows * w_out)
 
 
-def _is_same(x_shape, w_shape, stride, padding, dilation, out_size):
-    # stride 1, 'same' padding d*(k-1)/2 on both sides, an output of the input's size:
-    # im2col's fast route
-    return (stride == (1, 1) and tuple(out_size) == tuple(x_shape[2:])
-            and all(2 * padding[a] == dilation[a] * (w_shape[2 + a] - 1) for a in range(2)))
+def _is_same(w_shape, stride, padding, dilation):
+    # stride 1 and 'same' padding d*(k-1)/2 on both sides (so the output has the input's
+    # size): im2col's fast route
+    return stride == (1, 1) and all(2 * padding[a] == dilation[a] * (w_shape[2 + a] - 1)
+                                    for a in range(2))
 
 
 def _band_rows(h_out, w_out, values_per_column, columns=None):
@@ -293,30 +303,34 @@ def _live_taps(size, kernel, stride, pad, dilation, out):
     return first, stop
 
 
-def _without_dead_taps(w, x_size, stride, padding, dilation, out_size):
-    """``(w, padding)`` without the kernel's taps that read only padding, if there are any.
+def _taps_kept(w_shape, x_size, stride, padding, dilation, out_size):
+    """``(taps, padding)`` without the kernel's taps that read only padding, or None.
 
     On a map smaller than the rate, the outer taps of an atrous kernel never
     touch the image (ASPP's rate-18 branch on a 4x4 map at output stride 16: only
     the centre tap does), and every product with them is ``w * 0``. Dropping
     them, and the padding they alone needed, leaves the same sums with fewer
     terms: a 3x3 kernel that only ever reads its centre becomes a 1x1 one.
-    ``w`` may be a shape (for dW); then the third item gives the taps kept.
+    ``taps`` are the (row, column) slices of the kernel to keep; None when every
+    tap reads x.
     """
-    w_shape = w if isinstance(w, tuple) else w.shape
-    if padding == (0, 0) or w_shape[2:] == (1, 1):   # every tap reads x: nothing to drop
-        return w, padding, None
+    if padding == (0, 0) or tuple(w_shape[2:]) == (1, 1):   # every tap reads x
+        return None
     taps = [_live_taps(x_size[a], w_shape[2 + a], stride[a], padding[a], dilation[a],
                        out_size[a]) for a in range(2)]
     new_padding = tuple(padding[a] - taps[a][0] * dilation[a] for a in range(2))
     if taps == [(0, w_shape[2]), (0, w_shape[3])] or min(new_padding) < 0:
-        return w, padding, None
-    (u0, u1), (v0, v1) = taps
-    if not isinstance(w, tuple):
-        w = np.ascontiguousarray(w[:, :, u0:u1, v0:v1])
-    else:
-        w = (*w_shape[:2], u1 - u0, v1 - v0)
-    return w, new_padding, (slice(u0, u1), slice(v0, v1))
+        return None
+    return tuple(slice(*t) for t in taps), new_padding
+
+
+def _without_dead_taps(w, x_size, stride, padding, dilation, out_size):
+    """``(w, padding)`` with the taps that read only padding dropped (see :func:`_taps_kept`)."""
+    kept = _taps_kept(w.shape, x_size, stride, padding, dilation, out_size)
+    if kept is None:
+        return w, padding
+    (rows, cols), padding = kept
+    return np.ascontiguousarray(w[:, :, rows, cols]), padding
 
 
 def _mult_adds(n_images, w_shape, out_size):
@@ -332,7 +346,7 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
     GEMM per image for pointwise, im2col + GEMM per image for the rest (see
     the module docstring).
     """
-    w, padding, _ = _without_dead_taps(w, x.shape[2:], stride, padding, dilation, out_size)
+    w, padding = _without_dead_taps(w, x.shape[2:], stride, padding, dilation, out_size)
     if _is_depthwise(w.shape):
         return depthwise.forward(x, w, stride, padding, dilation, out_size)
     n_images, c_in, height, width = x.shape
@@ -351,17 +365,13 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
             np.matmul(w_grouped, x_grouped[first:stop], out=out_grouped[first:stop])
     else:
         band = _band_rows(h_out, w_out, c_in * kh * kw)
-        same = _is_same(x.shape, w.shape, stride, padding, dilation, out_size)
+        same = _is_same(w.shape, stride, padding, dilation)
 
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=x.dtype)
             for n in range(first, stop):
-                for row in range(0, h_out, band):
-                    rows = min(band, h_out - row)
-                    cols = buffer[:c_in * kh * kw * rows * w_out].reshape(groups, -1,
-                                                                          rows * w_out)
-                    _columns_of_band(x[n], kh, kw, geometry, same, row, rows, w_out,
-                                     cols.reshape(c_in * kh * kw, -1))
+                for row, rows, cols in _column_bands(x[n], kh, kw, geometry, same, band, h_out,
+                                                     w_out, groups, buffer):
                     np.matmul(w_grouped, cols,
                               out=out_grouped[n, :, :, row * w_out:(row + rows) * w_out])
 
@@ -378,8 +388,8 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
     here ``W^T @ dout`` per image, then col2im adds each column back onto its
     pixels; direct loops for depthwise.
     """
-    w, padding, _ = _without_dead_taps(w, x_shape[2:], stride, padding, dilation,
-                                       grad_out.shape[2:])
+    w, padding = _without_dead_taps(w, x_shape[2:], stride, padding, dilation,
+                                    grad_out.shape[2:])
     if _is_depthwise(w.shape):
         return depthwise.backward_input(grad_out, w, x_shape, stride, padding, dilation)
     n_images, c_in, height, width = x_shape
@@ -426,12 +436,13 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
     image, one slot per image summed at the end in a fixed order; direct loops
     for depthwise.
     """
-    trimmed_shape, trimmed_padding, taps = _without_dead_taps(
-        tuple(w_shape), x.shape[2:], stride, padding, dilation, grad_out.shape[2:])
-    if taps is not None:          # the dropped taps read only zeros: their dW is 0
+    kept = _taps_kept(w_shape, x.shape[2:], stride, padding, dilation, grad_out.shape[2:])
+    if kept is not None:          # the dropped taps read only zeros: their dW is 0
+        (rows, cols), kept_padding = kept
         dw = np.zeros(w_shape, dtype=grad_out.dtype)
-        dw[:, :, taps[0], taps[1]] = backward_weight(grad_out, x, trimmed_shape, stride,
-                                                     trimmed_padding, dilation, groups)
+        kept_shape = dw[:, :, rows, cols].shape
+        dw[:, :, rows, cols] = backward_weight(grad_out, x, kept_shape, stride, kept_padding,
+                                               dilation, groups)
         return dw
     if _is_depthwise(w_shape):
         return depthwise.backward_weight(grad_out, x, w_shape, stride, padding, dilation)
@@ -459,18 +470,14 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
                       out=dw_per_image[first:stop])
     else:
         band = _band_rows(h_out, w_out, c_in * kh * kw, WEIGHT_BAND_COLUMNS)
-        same = _is_same(x.shape, w_shape, stride, padding, dilation, (h_out, w_out))
+        same = _is_same(w_shape, stride, padding, dilation)
 
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=dtype)
             product = np.empty((groups, k_per_group, f_per_group), dtype=dtype)
             for n in range(first, stop):
-                for row in range(0, h_out, band):
-                    rows = min(band, h_out - row)
-                    cols = buffer[:c_in * kh * kw * rows * w_out].reshape(groups, -1,
-                                                                          rows * w_out)
-                    _columns_of_band(x[n], kh, kw, geometry, same, row, rows, w_out,
-                                     cols.reshape(c_in * kh * kw, -1))
+                for row, rows, cols in _column_bands(x[n], kh, kw, geometry, same, band, h_out,
+                                                     w_out, groups, buffer):
                     grad_band = grad_grouped[n, :, :, row * w_out:(row + rows) * w_out]
                     if row == 0:
                         np.matmul(cols, grad_band.transpose(0, 2, 1), out=dw_per_image[n])

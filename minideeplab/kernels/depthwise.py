@@ -403,12 +403,18 @@ def _read_every(x, stride, out_size):
     return x[:, :, ::stride[0], ::stride[1]][:, :, :out_size[0], :out_size[1]]
 
 
+def _per_output_channel(read, c_out):
+    """``read`` (N, C_in, ...) as seen by each of the C_out output channels (f reads f // m)."""
+    multiplier = c_out // read.shape[1]
+    return read if multiplier == 1 else np.repeat(read, multiplier, axis=1)
+
+
 def forward(x, w, stride, padding, dilation, out_size):
     """``out`` (N, C_out, H_out, W_out) of a depthwise convolution, threads sharing the planes."""
     n_images, c_out = x.shape[0], w.shape[0]
     if _is_scale(w.shape[2:], padding):   # a product per channel: NumPy, nothing to compile
         scale = w[:, 0, 0, 0].reshape(1, c_out, 1, 1)
-        return np.repeat(_read_every(x, stride, out_size), c_out // x.shape[1], axis=1) * scale
+        return _per_output_channel(_read_every(x, stride, out_size), c_out) * scale
     out = np.empty((n_images, c_out, *out_size), dtype=x.dtype)
     parallel_for(_route(depthwise_forward, depthwise_forward_3x3, w.shape[2:]),
                  n_images * c_out, _flat(x), w,
@@ -438,8 +444,7 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation):
     """``dw`` (``w_shape``) of a depthwise convolution: per-image slots, summed in order."""
     n_images = x.shape[0]
     if _is_scale(w_shape[2:], padding):
-        read = np.repeat(_read_every(x, stride, grad_out.shape[2:]), w_shape[0] // x.shape[1],
-                         axis=1)
+        read = _per_output_channel(_read_every(x, stride, grad_out.shape[2:]), w_shape[0])
         per_image = (grad_out * read).sum(axis=(2, 3))            # (N, C_out), then in order
         return per_image.sum(axis=0).reshape(w_shape).astype(grad_out.dtype, copy=False)
     dw_per_image = np.empty((n_images, *w_shape), dtype=grad_out.dtype)
