@@ -11,7 +11,7 @@ padded copy of a batch is ever made (nor cropped from dX). ``stride``,
 * ``backward_input(grad_out, w, x_shape, stride, padding, dilation, groups) -> dx``
 * ``backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups) -> dw``
 
-Three routes, chosen from the weight's shape, the stride and the padding:
+Four routes, chosen from the weight's shape, the stride and the padding:
 
 **Depthwise** (one input channel per group, ``w.shape[1] == 1``; DeepLabV3+'s
 atrous separable convolutions). Each output channel reads a single input
@@ -22,7 +22,11 @@ faster; they live in :mod:`minideeplab.kernels.depthwise`.
 **Pointwise** (1x1, stride 1, no padding). ``out[n] = W @ x[n]`` with ``x[n]``
 read as a ``(C_in, H*W)`` matrix: one BLAS GEMM per image, no copy at all.
 
-**Everything else** (dense, grouped, strided, atrous): *im2col*. Copy the
+**Dense 3x3 at stride 1** (no dilation, no groups, at least 16 channels and a
+32x32 output): forward and dX by *Winograd's* F(2x2, 3x3), 16 products per 2x2
+tile of outputs instead of 36, in :mod:`minideeplab.kernels.winograd`.
+
+**Everything else** (dense, grouped, strided, atrous, and every dW): *im2col*. Copy the
 input windows into a matrix ``cols[(c, u, v), (i, j)] = x_pad[c, i*s + u*d,
 j*s + v*d]`` of shape ``(C_in*kH*kW, H_out*W_out)`` (a tap on the padding
 copies a zero); then each group's convolution is one GEMM ``W_g @ cols_g``.
@@ -59,7 +63,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from . import depthwise
+from . import depthwise, winograd
 from ._threads import parallel_for, single_threaded_blas
 
 __all__ = ["forward", "backward_input", "backward_weight"]
@@ -349,6 +353,8 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
     w, padding = _without_dead_taps(w, x.shape[2:], stride, padding, dilation, out_size)
     if _is_depthwise(w.shape):
         return depthwise.forward(x, w, stride, padding, dilation, out_size)
+    if winograd.applies(w.shape, stride, padding, dilation, groups, out_size):
+        return winograd.forward(x, w, padding, out_size)
     n_images, c_in, height, width = x.shape
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = out_size
@@ -392,6 +398,8 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
                                     grad_out.shape[2:])
     if _is_depthwise(w.shape):
         return depthwise.backward_input(grad_out, w, x_shape, stride, padding, dilation)
+    if winograd.applies(w.shape, stride, padding, dilation, groups, grad_out.shape[2:]):
+        return winograd.backward_input(grad_out, w, x_shape, padding)
     n_images, c_in, height, width = x_shape
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = grad_out.shape[2:]
