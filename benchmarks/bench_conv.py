@@ -80,11 +80,10 @@ class ConvShape:
     def takes_winograd(self):
         """Whether the Numba forward and dX run Winograd's F(2x2, 3x3) (kernels/winograd.py)."""
         from minideeplab.kernels import winograd
-        pair = (lambda v: (v, v) if isinstance(v, int) else tuple(v))
         out = conv_output_size(self.x_shape[2:], self.w_shape[2:], self.stride, self.padding,
                                self.dilation)
-        return winograd.applies(self.w_shape, pair(self.stride), pair(self.padding),
-                                pair(self.dilation), self.groups, out)
+        stride, padding, dilation = ((v, v) for v in (self.stride, self.padding, self.dilation))
+        return winograd.applies(self.w_shape, stride, padding, dilation, self.groups, out)
 
 
 SHAPES = {

@@ -161,10 +161,10 @@ SAME_GEOMETRIES = [  # (kernel, dilation): 'same' padding d*(k-1)/2 in each axis
 @pytest.mark.parametrize("height, width", [(1, 1), (2, 5), (5, 2), (6, 7), (9, 4)])
 def test_im2col_fast_route_for_same_convolutions_copies_the_same_columns(kernel, dilation,
                                                                           height, width):
-    # stride 1, output of the input's size: _im2col_same copies long runs and zeroes the
-    # values that ran over a row's end; it must give _im2col's columns exactly, for every
+    # stride 1, output of the input's size: im2col_planes copies long runs and zeroes the
+    # values that ran over a row's end; it must give im2col's columns exactly, for every
     # band, also when the padding is wider than the image (rate 12 on 4 pixels)
-    from minideeplab.kernels import conv as conv_kernels
+    from minideeplab.kernels import im2col
 
     (kh, kw), (dh, dw) = kernel, dilation
     ph, pw = dh * (kh - 1) // 2, dw * (kw - 1) // 2
@@ -174,9 +174,52 @@ def test_im2col_fast_route_for_same_convolutions_copies_the_same_columns(kernel,
             band = min(rows, height - first_row)
             general = np.full((2 * kh * kw, band * width), np.nan)
             fast = np.full_like(general, np.nan)
-            conv_kernels._im2col(x, kh, kw, 1, 1, ph, pw, dh, dw, first_row, band, width,
-                                 general)
-            conv_kernels._im2col_same(x, kh, kw, ph, pw, dh, dw, first_row, band, fast)
+            im2col.im2col(x, kh, kw, 1, 1, ph, pw, dh, dw, first_row, band, width, general)
+            im2col.im2col_planes(x[:, None], kh, kw, 1, 1, ph, pw, dh, dw, first_row, band,
+                                 fast)
+            assert np.array_equal(fast, general), (rows, first_row)
+
+
+def test_phase_planes_of_a_small_image():
+    from minideeplab.kernels import im2col
+
+    x = np.arange(1.0, 16.0).reshape(1, 3, 5)        # rows 1-5, 6-10, 11-15
+    planes = np.full((1, 4, 2, 3), np.nan)
+    im2col.split_phases(x, 2, 2, planes)
+    # plane (a, b) = x[a::2, b::2], zero where the stride grid runs past x
+    assert planes[0, 0].tolist() == [[1, 3, 5], [11, 13, 15]]
+    assert planes[0, 1].tolist() == [[2, 4, 0], [12, 14, 0]]
+    assert planes[0, 2].tolist() == [[6, 8, 10], [0, 0, 0]]
+    assert planes[0, 3].tolist() == [[7, 9, 0], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [
+    ((3, 3), (2, 2), (1, 1), (1, 1)),      # a backbone's strided 3x3
+    ((3, 3), (2, 2), (2, 1), (1, 1)),
+    ((3, 2), (2, 3), (2, 1), (2, 2)),
+    ((1, 3), (3, 2), (0, 2), (1, 2)),
+    ((5, 3), (2, 2), (4, 3), (2, 3)),      # padding wider than the image
+])
+@pytest.mark.parametrize("height, width", [(1, 1), (4, 6), (5, 7), (9, 4)])
+def test_columns_from_phase_planes_equal_im2col(kernel, stride, padding, dilation, height,
+                                                width):
+    # im2col_planes reads each tap from one shifted phase plane of x; wherever an output
+    # row is as wide as a plane's row it must copy im2col's columns exactly, band by band
+    from minideeplab.kernels import im2col
+
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    h_out, w_out = conv_output_size((height, width), kernel, stride, padding, dilation)
+    assert im2col.reads_planes(width, w_out, sw)     # (2*pw == dw*(kw - 1) above)
+    x = np.random.default_rng(3).standard_normal((2, height, width))
+    planes = np.full((2, sh * sw, -(-height // sh), w_out), np.nan)
+    im2col.split_phases(x, sh, sw, planes)
+    for rows in sorted({1, 2, h_out}):
+        for first_row in range(0, h_out, rows):
+            band = min(rows, h_out - first_row)
+            general = np.full((2 * kh * kw, band * w_out), np.nan)
+            fast = np.full_like(general, np.nan)
+            im2col.im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, first_row, band, w_out, general)
+            im2col.im2col_planes(planes, kh, kw, sh, sw, ph, pw, dh, dw, first_row, band, fast)
             assert np.array_equal(fast, general), (rows, first_row)
 
 

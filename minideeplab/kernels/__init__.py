@@ -1,10 +1,12 @@
 """Numba-compiled twins of the hot loops in :mod:`minideeplab.functional`.
 
 Each module here mirrors one functional module (``kernels/conv.py`` mirrors
-``functional/conv.py``; its depthwise route lives in ``kernels/depthwise.py``):
-the same function signatures, the same numbers, only faster. The functional op
-imports its kernel module lazily, when ``get_backend() == "numba"``, so
-``import minideeplab`` never imports Numba.
+``functional/conv.py``): the same function signatures, the same numbers, only
+faster. The convolution has helpers of its own: its depthwise route
+(``depthwise.py``), its Winograd route for dense 3x3 convolutions
+(``winograd.py``) and the copies of its matrix-product route (``im2col.py``).
+The functional op imports its kernel module lazily, when ``get_backend() ==
+"numba"``, so ``import minideeplab`` never imports Numba.
 
 Rules every kernel file follows:
 

@@ -42,11 +42,13 @@ columns per thread, which stay in the core's cache between the copy and the
 GEMM. dW sums over the pixels, so its bands' products add up:
 ``dW_g^T = sum over bands of cols_g @ dout_g^T``.
 
-Two shortcuts, each with the same numbers: for a 'same' convolution at
-stride 1 the band's columns are x's rows shifted, so each tap's row is one
-long copy (``_im2col_same``); and kernel taps that read only padding, as the
-outer taps of an atrous kernel whose rate exceeds the map, are dropped before
-any route runs (``_without_dead_taps``).
+The copies live in :mod:`minideeplab.kernels.im2col`. Two shortcuts, each with
+the same numbers: when an output row is as wide as x's row seen at the stride
+('same' padding at stride 1, padding 1 for a 3x3 at stride 2), each tap's row
+of columns is one long copy from x's shifted phase planes (``im2col_planes``);
+and kernel taps that read only padding, as the outer taps of an atrous kernel
+whose rate exceeds the map, are dropped before any route runs
+(``_without_dead_taps``).
 
 Every route shares its work among threads the same way: a slice of the
 images or planes per thread (``_threads.parallel_for``), OpenBLAS on one
@@ -61,10 +63,10 @@ kernel has exactly one specialisation per dtype.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from . import depthwise, winograd
 from ._threads import parallel_for, single_threaded_blas
+from .im2col import col2im, im2col, im2col_planes, reads_planes, split_phases
 
 __all__ = ["forward", "backward_input", "backward_weight"]
 
@@ -86,164 +88,6 @@ BAND_VALUES = 576 * 256
 WEIGHT_BAND_COLUMNS = 1024
 
 
-# ============================================================ im2col and col2im
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _inside(x_start, stride, size, count):
-    """``(first, stop)``: the outputs ``j`` in ``range(count)`` whose input
-    ``x_start + j*stride`` lies in ``[0, size)``; the others read the zero padding."""
-    first = 0 if x_start >= 0 else min(count, (-x_start + stride - 1) // stride)
-    stop = 0 if x_start >= size else min(count, (size - 1 - x_start) // stride + 1)
-    return first, max(first, stop)
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _im2col(x_image, kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
-            first_row, rows, w_out, cols):
-    """Copy the input windows of output rows ``first_row ... first_row + rows - 1`` of one
-    image into ``cols`` (C_in*kH*kW, rows*W_out).
-
-    ::
-
-        for c in range(C_in), u in range(kH), v in range(kW):
-            for i in range(rows), j in range(W_out):
-                cols[(c*kH + u)*kW + v, i*W_out + j] = \
-                    x_pad[c, (first_row + i)*sh + u*dh, j*sw + v*dw]
-
-    where ``x_pad`` is ``x_image`` with ``pad_h`` / ``pad_w`` zeros on each side
-    (never built: a tap on the padding writes a zero). Row ``(c, u, v)`` of
-    ``cols`` is tap ``(u, v)`` of channel ``c`` seen by every output pixel, the
-    order in which ``w[f].reshape(-1)`` lists the weights: so
-    ``w.reshape(C_out, -1) @ cols`` is the convolution. Rows of one channel are
-    contiguous, so group ``g`` owns a contiguous block of rows. Called by the
-    thread that owns the image, one band of output rows at a time (``nogil``:
-    it releases Python's lock, so the threads copy their images at the same time).
-    """
-    c_in, height, width = x_image.shape
-    for c in range(c_in):
-        for u in range(kh):
-            for v in range(kw):
-                col_row = cols[(c * kh + u) * kw + v]
-                x_start = v * dilation_w - pad_w          # input column of output j = 0
-                first, stop = _inside(x_start, stride_w, width, w_out)
-                for i in range(rows):
-                    col_seg = col_row[i * w_out:(i + 1) * w_out]
-                    y = (first_row + i) * stride_h + u * dilation_h - pad_h
-                    if y < 0 or y >= height:
-                        j_first, j_stop = 0, 0            # the whole row is padding
-                    else:
-                        j_first, j_stop = first, stop
-                    for j in range(j_first):
-                        col_seg[j] = 0.0
-                    for j in range(j_stop, w_out):
-                        col_seg[j] = 0.0
-                    if j_stop > j_first:
-                        x_row = x_image[c, y]
-                        if stride_w == 1:    # a unit step compiles to SIMD code, a run-time one not
-                            x_seg = x_row[x_start + j_first:]
-                            inner = col_seg[j_first:]
-                            for j in range(j_stop - j_first):
-                                inner[j] = x_seg[j]
-                        else:
-                            for j in range(j_first, j_stop):
-                                col_seg[j] = x_row[x_start + j * stride_w]
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _im2col_same(x_image, kh, kw, pad_h, pad_w, dilation_h, dilation_w, first_row, rows, cols):
-    """:func:`_im2col` for a stride-1 convolution whose output has x's size ('same').
-
-    Then ``W_out == W``, and tap ``(u, v)``'s row of ``cols`` for the band is x's
-    rows ``first_row + u*dh - pad_h ...`` read as one flat run of ``rows*W``
-    values, shifted by ``s = v*dw - pad_w``. So it is copied in one long loop
-    (2-2.4x faster than row by row, measured); then in every row the ``|s|``
-    values that ran over from the neighbouring row of x are set to zero, the
-    padding they stand for. Rows of the band above or below x are zero.
-    """
-    c_in, height, width = x_image.shape
-    band = rows * width
-    for c in range(c_in):
-        x_flat = x_image[c].reshape(height * width)
-        for u in range(kh):
-            y_first = first_row + u * dilation_h - pad_h     # input row of the band's row 0
-            inside_first = min(rows, max(0, -y_first))       # band rows inside x: [first, stop)
-            inside_stop = max(inside_first, min(rows, height - y_first))
-            for v in range(kw):
-                col_row = cols[(c * kh + u) * kw + v]
-                shift = v * dilation_w - pad_w
-                for k in range(inside_first * width):
-                    col_row[k] = 0.0
-                for k in range(inside_stop * width, band):
-                    col_row[k] = 0.0
-                if inside_stop == inside_first:
-                    continue
-                # the run, clipped where it would start before or end after x
-                start = (y_first + inside_first) * width + shift
-                count = (inside_stop - inside_first) * width
-                low, high = max(0, -start), min(count, height * width - start)
-                run = col_row[inside_first * width:]
-                if high > low:
-                    # (clamping low and high with more min/max instead of this test
-                    # kept the loop from becoming SIMD code: 3.7x slower, measured)
-                    source = x_flat[start + low:]
-                    for k in range(high - low):
-                        run[low + k] = source[k]
-                for k in range(min(low, count)):
-                    run[k] = 0.0
-                for k in range(max(high, low), count):
-                    run[k] = 0.0
-                # the values that ran over from the row before / after are padding
-                if shift > 0:      # the last `shift` values of each row
-                    for i in range(inside_first, inside_stop):
-                        for j in range(max(0, width - shift), width):
-                            col_row[i * width + j] = 0.0
-                elif shift < 0:    # the first `-shift` values of each row
-                    for i in range(inside_first, inside_stop):
-                        for j in range(min(width, -shift)):
-                            col_row[i * width + j] = 0.0
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _col2im(cols, kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
-            first_row, rows, w_out, dx_image):
-    """Add every entry of ``cols`` back onto the pixel it came from: the adjoint of im2col.
-
-    ``cols`` holds output rows ``first_row ... first_row + rows - 1``::
-
-        for c, u, v, i in range(rows), j:
-            dx_pad[c, (first_row + i)*sh + u*dh, j*sw + v*dw] += \
-                cols[(c*kH + u)*kW + v, i*W_out + j]
-
-    and ``dx_image`` is the centre of ``dx_pad`` (entries on the padding are
-    simply not added anywhere); the caller zeroes it before the first band. A
-    pixel read by several windows (overlapping taps) receives several
-    gradients, hence ``+=``. Each image is handled by one thread, band after
-    band, so the ``+=`` never races.
-    """
-    c_in, height, width = dx_image.shape
-    for c in range(c_in):
-        plane = dx_image[c]
-        for u in range(kh):
-            for v in range(kw):
-                col_row = cols[(c * kh + u) * kw + v]
-                x_start = v * dilation_w - pad_w
-                first, stop = _inside(x_start, stride_w, width, w_out)
-                for i in range(rows):
-                    y = (first_row + i) * stride_h + u * dilation_h - pad_h
-                    if y < 0 or y >= height or stop <= first:
-                        continue
-                    dx_row = plane[y]
-                    col_seg = col_row[i * w_out:(i + 1) * w_out]
-                    if stride_w == 1:   # (a stride-2 branch here measured slower: a scatter)
-                        dx_seg = dx_row[x_start + first:]
-                        inner = col_seg[first:]
-                        for j in range(stop - first):
-                            dx_seg[j] += inner[j]
-                    else:
-                        for j in range(first, stop):
-                            dx_row[x_start + j * stride_w] += col_seg[j]
-
-
 # ================================================================== dispatch
 
 def _is_depthwise(w_shape):
@@ -257,29 +101,39 @@ def _is_pointwise(w_shape, stride, padding):
     return w_shape[2] == 1 and w_shape[3] == 1 and stride == (1, 1) and padding == (0, 0)
 
 
-def _column_bands(x_image, kh, kw, geometry, same, band, h_out, w_out, groups, buffer):
+def _column_bands(x_image, kh, kw, geometry, planes, band, h_out, w_out, groups, buffer):
     """im2col of one image, a band of output rows at a time, into ``buffer``.
 
     Yields ``(row, rows, cols)``: output rows ``row ... row + rows - 1`` and their
     columns as (G, C_g*kH*kW, rows*W_out), a view of ``buffer`` overwritten by the
-    next band ('same' convolutions take im2col's fast route).
+    next band. With ``planes`` (a buffer for x's phase planes, or x itself at stride
+    1; see :func:`_planes_buffer`) the columns are copied from shifted planes.
     """
     k = buffer.shape[0] // (band * w_out)               # C_in*kH*kW values per column
+    if planes is not None and geometry[:2] != (1, 1):
+        split_phases(x_image, *geometry[:2], planes)
     for row in range(0, h_out, band):
         rows = min(band, h_out - row)
         cols = buffer[:k * rows * w_out].reshape(k, rows * w_out)
-        if same:
-            _im2col_same(x_image, kh, kw, *geometry[2:], row, rows, cols)
+        if planes is None:
+            im2col(x_image, kh, kw, *geometry, row, rows, w_out, cols)
+        elif geometry[:2] == (1, 1):                    # x is its own single plane
+            im2col_planes(x_image[:, None], kh, kw, *geometry, row, rows, cols)
         else:
-            _im2col(x_image, kh, kw, *geometry, row, rows, w_out, cols)
+            im2col_planes(planes, kh, kw, *geometry, row, rows, cols)
         yield row, rows, cols.reshape(groups, -1, rows * w_out)
 
 
-def _is_same(w_shape, stride, padding, dilation):
-    # stride 1 and 'same' padding d*(k-1)/2 on both sides (so the output has the input's
-    # size): im2col's fast route
-    return stride == (1, 1) and all(2 * padding[a] == dilation[a] * (w_shape[2 + a] - 1)
-                                    for a in range(2))
+def _planes_buffer(x_shape, stride, w_out, dtype):
+    """A buffer for one image's phase planes if the columns can be read from them (an
+    output row as wide as a plane's), else None; at stride 1 no copy is needed (an empty
+    buffer stands for "x itself")."""
+    c_in, height, width = x_shape[1:]
+    if not reads_planes(width, w_out, stride[1]):
+        return None
+    if stride == (1, 1):
+        return np.empty(0, dtype=dtype)
+    return np.empty((c_in, stride[0] * stride[1], -(-height // stride[0]), w_out), dtype=dtype)
 
 
 def _band_rows(h_out, w_out, values_per_column, columns=None):
@@ -371,12 +225,12 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
             np.matmul(w_grouped, x_grouped[first:stop], out=out_grouped[first:stop])
     else:
         band = _band_rows(h_out, w_out, c_in * kh * kw)
-        same = _is_same(w.shape, stride, padding, dilation)
 
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=x.dtype)
+            planes = _planes_buffer(x.shape, stride, w_out, x.dtype)
             for n in range(first, stop):
-                for row, rows, cols in _column_bands(x[n], kh, kw, geometry, same, band, h_out,
+                for row, rows, cols in _column_bands(x[n], kh, kw, geometry, planes, band, h_out,
                                                      w_out, groups, buffer):
                     np.matmul(w_grouped, cols,
                               out=out_grouped[n, :, :, row * w_out:(row + rows) * w_out])
@@ -428,7 +282,7 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
                                                                            rows * w_out)
                     np.matmul(w_transposed, grad_grouped[n, :, :, row * w_out:(row + rows) * w_out],
                               out=dcols)
-                    _col2im(dcols.reshape(c_in * kh * kw, -1), kh, kw, *geometry, row, rows,
+                    col2im(dcols.reshape(c_in * kh * kw, -1), kh, kw, *geometry, row, rows,
                             w_out, dx[n])
 
     with single_threaded_blas():
@@ -478,13 +332,13 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
                       out=dw_per_image[first:stop])
     else:
         band = _band_rows(h_out, w_out, c_in * kh * kw, WEIGHT_BAND_COLUMNS)
-        same = _is_same(w_shape, stride, padding, dilation)
 
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=dtype)
+            planes = _planes_buffer(x.shape, stride, w_out, dtype)
             product = np.empty((groups, k_per_group, f_per_group), dtype=dtype)
             for n in range(first, stop):
-                for row, rows, cols in _column_bands(x[n], kh, kw, geometry, same, band, h_out,
+                for row, rows, cols in _column_bands(x[n], kh, kw, geometry, planes, band, h_out,
                                                      w_out, groups, buffer):
                     grad_band = grad_grouped[n, :, :, row * w_out:(row + rows) * w_out]
                     if row == 0:
