@@ -101,27 +101,73 @@ def _is_pointwise(w_shape, stride, padding):
     return w_shape[2] == 1 and w_shape[3] == 1 and stride == (1, 1) and padding == (0, 0)
 
 
-def _column_bands(x_image, kh, kw, geometry, planes, band, h_out, w_out, groups, buffer):
-    """im2col of one image, a band of output rows at a time, into ``buffer``.
+def _row_bands(x_height, kh, stride_h, pad_h, dilation_h, h_out, band):
+    """``(row, rows, u_first, u_stop)``: bands of at most ``band`` output rows, and the
+    kernel rows ``u_first ... u_stop - 1`` that read x for every row of the band.
 
-    Yields ``(row, rows, cols)``: output rows ``row ... row + rows - 1`` and their
-    columns as (G, C_g*kH*kW, rows*W_out), a view of ``buffer`` overwritten by the
-    next band. With ``planes`` (a buffer for x's phase planes, or x itself at stride
-    1; see :func:`_planes_buffer`) the columns are copied from shifted planes.
+    Output row ``i``'s tap ``u`` reads input row ``i*sh + u*dh - ph``; near the top
+    and bottom of an atrous conv some taps read only the zero padding (at rate 12
+    on a 32-row map, the top tap for the first 12 rows). Their products are
+    ``w * 0``: the band's columns and product leave them out (9 -> 6 taps there).
+    A band never mixes rows with different live taps.
     """
-    k = buffer.shape[0] // (band * w_out)               # C_in*kH*kW values per column
-    if planes is not None and geometry[:2] != (1, 1):
-        split_phases(x_image, *geometry[:2], planes)
-    for row in range(0, h_out, band):
-        rows = min(band, h_out - row)
+    def live(i):
+        first = 0
+        while first < kh - 1 and i * stride_h + first * dilation_h - pad_h < 0:
+            first += 1
+        stop = kh
+        while stop - 1 > first and i * stride_h + (stop - 1) * dilation_h - pad_h >= x_height:
+            stop -= 1
+        return first, stop
+
+    bands, row = [], 0
+    while row < h_out:
+        taps = live(row)
+        stop = row + 1
+        while stop < min(h_out, row + band) and live(stop) == taps:
+            stop += 1
+        bands.append((row, stop - row, *taps))
+        row = stop
+    return bands
+
+
+def _column_bands(x_image, kw, geometry, planes, bands, w_out, groups, buffer):
+    """im2col of one image, band by band (from :func:`_row_bands`), into ``buffer``.
+
+    Yields ``(row, rows, taps, cols)``: output rows ``row ... row + rows - 1``, their
+    live kernel rows ``taps = (u_first, u_stop)`` and their columns as
+    (G, C_g*(u_stop - u_first)*kW, rows*W_out), a view of ``buffer`` overwritten by the
+    next band: the columns of the kernel cut to its live rows (padded ``ph - u_first*dh``).
+    With ``planes`` (a buffer for x's phase planes, or x itself at stride 1; see
+    :func:`_planes_buffer`) the columns are copied from shifted planes.
+    """
+    c_in = x_image.shape[0]
+    stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w = geometry
+    if planes is not None and (stride_h, stride_w) != (1, 1):
+        split_phases(x_image, stride_h, stride_w, planes)
+    for row, rows, u_first, u_stop in bands:
+        kh = u_stop - u_first
+        cut = (stride_h, stride_w, pad_h - u_first * dilation_h, pad_w, dilation_h, dilation_w)
+        k = c_in * kh * kw
         cols = buffer[:k * rows * w_out].reshape(k, rows * w_out)
         if planes is None:
-            im2col(x_image, kh, kw, *geometry, row, rows, w_out, cols)
-        elif geometry[:2] == (1, 1):                    # x is its own single plane
-            im2col_planes(x_image[:, None], kh, kw, *geometry, row, rows, cols)
+            im2col(x_image, kh, kw, *cut, row, rows, w_out, cols)
+        elif (stride_h, stride_w) == (1, 1):            # x is its own single plane
+            im2col_planes(x_image[:, None], kh, kw, *cut, row, rows, cols)
         else:
-            im2col_planes(planes, kh, kw, *geometry, row, rows, cols)
-        yield row, rows, cols.reshape(groups, -1, rows * w_out)
+            im2col_planes(planes, kh, kw, *cut, row, rows, cols)
+        yield row, rows, (u_first, u_stop), cols.reshape(groups, -1, rows * w_out)
+
+
+def _cut_weights(w, groups, bands, transposed=False):
+    """``{(u_first, u_stop): W_g}``: the weights of each band's live kernel rows, as
+    (G, F_g, C_g*rows*kW) matrices (``transposed``: (G, C_g*rows*kW, F_g) views)."""
+    cut = {}
+    for _, _, u_first, u_stop in bands:
+        matrix = np.ascontiguousarray(w[:, :, u_first:u_stop]).reshape(groups, w.shape[0] // groups,
+                                                                       -1)
+        cut[u_first, u_stop] = matrix.transpose(0, 2, 1) if transposed else matrix
+    return cut
 
 
 def _planes_buffer(x_shape, stride, w_out, dtype):
@@ -225,14 +271,16 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
             np.matmul(w_grouped, x_grouped[first:stop], out=out_grouped[first:stop])
     else:
         band = _band_rows(h_out, w_out, c_in * kh * kw)
+        bands = _row_bands(height, kh, stride[0], padding[0], dilation[0], h_out, band)
+        w_cut = _cut_weights(w, groups, bands)
 
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=x.dtype)
             planes = _planes_buffer(x.shape, stride, w_out, x.dtype)
             for n in range(first, stop):
-                for row, rows, cols in _column_bands(x[n], kh, kw, geometry, planes, band, h_out,
-                                                     w_out, groups, buffer):
-                    np.matmul(w_grouped, cols,
+                for row, rows, taps, cols in _column_bands(x[n], kw, geometry, planes, bands,
+                                                           w_out, groups, buffer):
+                    np.matmul(w_cut[taps], cols,
                               out=out_grouped[n, :, :, row * w_out:(row + rows) * w_out])
 
     with single_threaded_blas():
@@ -271,19 +319,21 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
             np.matmul(w_transposed, grad_grouped[first:stop], out=dx_grouped[first:stop])
     else:
         band = _band_rows(h_out, w_out, c_in * kh * kw)
+        bands = _row_bands(height, kh, stride[0], padding[0], dilation[0], h_out, band)
+        w_cut = _cut_weights(w, groups, bands, transposed=True)
 
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=grad_out.dtype)
             for n in range(first, stop):
                 dx[n] = 0.0
-                for row in range(0, h_out, band):
-                    rows = min(band, h_out - row)
-                    dcols = buffer[:c_in * kh * kw * rows * w_out].reshape(groups, -1,
-                                                                           rows * w_out)
-                    np.matmul(w_transposed, grad_grouped[n, :, :, row * w_out:(row + rows) * w_out],
-                              out=dcols)
-                    col2im(dcols.reshape(c_in * kh * kw, -1), kh, kw, *geometry, row, rows,
-                            w_out, dx[n])
+                for row, rows, u_first, u_stop in bands:     # (see _column_bands)
+                    k = c_in * (u_stop - u_first) * kw
+                    dcols = buffer[:k * rows * w_out].reshape(groups, -1, rows * w_out)
+                    np.matmul(w_cut[u_first, u_stop],
+                              grad_grouped[n, :, :, row * w_out:(row + rows) * w_out], out=dcols)
+                    col2im(dcols.reshape(k, -1), u_stop - u_first, kw, stride[0], stride[1],
+                           padding[0] - u_first * dilation[0], *geometry[3:], row, rows, w_out,
+                           dx[n])
 
     with single_threaded_blas():
         parallel_for(images, n_images, work=_mult_adds(n_images, w.shape, (h_out, w_out)))
@@ -332,20 +382,24 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
                       out=dw_per_image[first:stop])
     else:
         band = _band_rows(h_out, w_out, c_in * kh * kw, WEIGHT_BAND_COLUMNS)
+        bands = _row_bands(height, kh, stride[0], padding[0], dilation[0], h_out, band)
+        # a band adds to the dW of its live kernel rows only: dW seen as (G, C_g, kH, kW, F_g)
+        dw_taps = dw_per_image.reshape(n_images, groups, c_per_group, kh, kw, f_per_group)
 
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=dtype)
             planes = _planes_buffer(x.shape, stride, w_out, dtype)
-            product = np.empty((groups, k_per_group, f_per_group), dtype=dtype)
+            product = np.empty(groups * k_per_group * f_per_group, dtype=dtype)
             for n in range(first, stop):
-                for row, rows, cols in _column_bands(x[n], kh, kw, geometry, planes, band, h_out,
-                                                     w_out, groups, buffer):
+                dw_per_image[n] = 0.0
+                for row, rows, (u_first, u_stop), cols in _column_bands(
+                        x[n], kw, geometry, planes, bands, w_out, groups, buffer):
                     grad_band = grad_grouped[n, :, :, row * w_out:(row + rows) * w_out]
-                    if row == 0:
-                        np.matmul(cols, grad_band.transpose(0, 2, 1), out=dw_per_image[n])
-                    else:
-                        np.matmul(cols, grad_band.transpose(0, 2, 1), out=product)
-                        dw_per_image[n] += product
+                    band_product = product[:cols.shape[1] * groups * f_per_group].reshape(
+                        groups, cols.shape[1], f_per_group)
+                    np.matmul(cols, grad_band.transpose(0, 2, 1), out=band_product)
+                    dw_taps[n, :, :, u_first:u_stop] += band_product.reshape(
+                        groups, c_per_group, u_stop - u_first, kw, f_per_group)
 
     with single_threaded_blas():
         parallel_for(images, n_images, work=_mult_adds(n_images, w_shape, (h_out, w_out)))
