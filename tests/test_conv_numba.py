@@ -132,21 +132,26 @@ def test_sharing_the_work_among_threads_does_not_change_the_result(threads, w_sh
 
 @pytest.mark.parametrize("w_shape, kwargs", [
     ((4, 4, 3, 3), dict(padding=2, dilation=2)),
+    ((4, 4, 3, 3), dict(padding=3, dilation=3)),          # 'same', rows cut to live taps
     ((6, 2, 3, 2), dict(stride=(2, 1), padding=(1, 0), groups=2)),
+    ((4, 4, 3, 3), dict(stride=2, padding=1)),             # read from phase planes
 ])
+@pytest.mark.parametrize("columns", [5, 14])
 def test_columns_built_in_bands_of_a_few_rows_give_the_same_numbers(monkeypatch, w_shape,
-                                                                      kwargs):
+                                                                      kwargs, columns):
     # im2col and col2im work on bands of about BAND_COLUMNS output pixels (dW on
-    # WEIGHT_BAND_COLUMNS, its products summed over the bands); with 5 columns a band
-    # is one row of this 7-pixel-wide output (the last band shorter)
+    # WEIGHT_BAND_COLUMNS, its products summed over the bands); with 5 (14) columns a
+    # band is one row (two rows) of this 7-pixel-wide output, the last band shorter
+    # and no band mixing rows with different live kernel rows
     from minideeplab.kernels import conv as conv_kernels
 
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((2, 4, 9, 7))
+    x = rng.standard_normal((2, 4, 9, 7 if kwargs.get("stride") != 2 else 14))
     w = rng.standard_normal(w_shape)
     expected = conv_both_ways("numpy", x, w, **kwargs)
-    monkeypatch.setattr(conv_kernels, "BAND_COLUMNS", 5)
-    monkeypatch.setattr(conv_kernels, "WEIGHT_BAND_COLUMNS", 5)
+    monkeypatch.setattr(conv_kernels, "BAND_COLUMNS", columns)
+    monkeypatch.setattr(conv_kernels, "BAND_VALUES", 1)
+    monkeypatch.setattr(conv_kernels, "WEIGHT_BAND_COLUMNS", columns)
     banded = conv_both_ways("numba", x, w, **kwargs)
     for name, a, e in zip(("out", "dx", "dw"), banded[:3], expected[:3], strict=True):
         assert_same_numbers(a, e, name)
@@ -178,6 +183,19 @@ def test_im2col_fast_route_for_same_convolutions_copies_the_same_columns(kernel,
             im2col.im2col_planes(x[:, None], kh, kw, 1, 1, ph, pw, dh, dw, first_row, band,
                                  fast)
             assert np.array_equal(fast, general), (rows, first_row)
+
+
+def test_row_bands_on_hand_worked_cases():
+    from minideeplab.kernels.conv import _row_bands
+
+    # rate 12, 'same', on 32 rows, bands of at most 8 rows: the top kernel row reads
+    # only padding for output rows 0-11, the bottom one for rows 20-31
+    assert _row_bands(32, 3, 1, 12, 12, 32, 8) == [
+        (0, 8, 1, 3), (8, 4, 1, 3), (12, 8, 0, 3), (20, 8, 0, 2), (28, 4, 0, 2)]
+    # a strided 3x3 with padding 1 on 8 rows: only output row 0 reads the top padding
+    assert _row_bands(8, 3, 2, 1, 1, 4, 8) == [(0, 1, 1, 3), (1, 3, 0, 3)]
+    # no padding: one band of every tap
+    assert _row_bands(6, 3, 1, 0, 1, 4, 8) == [(0, 4, 0, 3)]
 
 
 def test_phase_planes_of_a_small_image():

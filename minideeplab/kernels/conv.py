@@ -42,13 +42,15 @@ columns per thread, which stay in the core's cache between the copy and the
 GEMM. dW sums over the pixels, so its bands' products add up:
 ``dW_g^T = sum over bands of cols_g @ dout_g^T``.
 
-The copies live in :mod:`minideeplab.kernels.im2col`. Two shortcuts, each with
-the same numbers: when an output row is as wide as x's row seen at the stride
-('same' padding at stride 1, padding 1 for a 3x3 at stride 2), each tap's row
-of columns is one long copy from x's shifted phase planes (``im2col_planes``);
-and kernel taps that read only padding, as the outer taps of an atrous kernel
-whose rate exceeds the map, are dropped before any route runs
-(``_without_dead_taps``).
+The copies live in :mod:`minideeplab.kernels.im2col`. Three shortcuts, each
+with the same numbers: when an output row is as wide as x's row seen at the
+stride ('same' padding at stride 1, padding 1 for a 3x3 at stride 2), each
+tap's row of columns is one long copy from x's shifted phase planes
+(``im2col_planes``); kernel taps that read only padding, as the outer taps of
+an atrous kernel whose rate exceeds the map, are dropped before any route runs
+(``_without_dead_taps``); and kernel rows that read only padding for a band of
+output rows (the top rows of an atrous kernel near the top of the map) are
+left out of that band's columns and product (``_row_bands``).
 
 Every route shares its work among threads the same way: a slice of the
 images or planes per thread (``_threads.parallel_for``), OpenBLAS on one
