@@ -314,6 +314,24 @@ def test_live_taps_on_hand_worked_cases():
     assert _live_taps(4, 3, 2, 3, 3, 2) == (1, 3)
 
 
+def test_taps_are_kept_when_cutting_them_would_need_padding_on_one_side_only():
+    # (found by the random-geometry test) stride 2, padding 3, rate 3 on 4 rows: tap 0
+    # is dead, but the cut kernel padded 3 - 3 = 0 on both sides would give 1 output row,
+    # not 2: its second row's bottom tap reads row 5, past x and past that padding.
+    # Nothing is cut then; the depthwise kernels had read past their padded copy of x.
+    from minideeplab.kernels.conv import _taps_kept
+
+    assert _taps_kept((2, 1, 3, 2), (4, 7), (2, 2), (3, 2), (3, 2), (2, 5)) is None
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 2, 4, 7))
+    w = rng.standard_normal((2, 1, 3, 2))
+    kwargs = dict(stride=2, padding=(3, 2), dilation=(3, 2), groups=2)
+    expected = conv_both_ways("numpy", x, w, **kwargs)
+    actual = conv_both_ways("numba", x, w, **kwargs)
+    for name, a, e in zip(("out", "dx", "dw"), actual[:3], expected[:3], strict=True):
+        assert_same_numbers(a, e, name)
+
+
 def test_depthwise_dw_sums_the_whole_batch_deterministically():
     # dW sums over images. Every image's share is computed in its own slot and
     # summed afterwards (no "+=" from parallel iterations into one dW), so the

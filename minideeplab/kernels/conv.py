@@ -227,6 +227,13 @@ def _taps_kept(w_shape, x_size, stride, padding, dilation, out_size):
     new_padding = tuple(padding[a] - taps[a][0] * dilation[a] for a in range(2))
     if taps == [(0, w_shape[2]), (0, w_shape[3])] or min(new_padding) < 0:
         return None
+    # The cut kernel's padding is taken on both sides: it must still give out_size (else
+    # its last outputs would read past that padding: the depthwise kernels read a padded
+    # copy of x, and did, before this test).
+    for a in range(2):
+        span = dilation[a] * (taps[a][1] - taps[a][0] - 1) + 1
+        if (x_size[a] + 2 * new_padding[a] - span) // stride[a] + 1 != out_size[a]:
+            return None
     return tuple(slice(*t) for t in taps), new_padding
 
 
