@@ -222,7 +222,8 @@ def test_phase_planes_of_a_small_image():
 def test_columns_from_phase_planes_equal_im2col(kernel, stride, padding, dilation, height,
                                                 width):
     # im2col_planes reads each tap from one shifted phase plane of x; wherever an output
-    # row is as wide as a plane's row it must copy im2col's columns exactly, band by band
+    # row is as wide as a plane's row it must copy im2col's columns exactly, band by band,
+    # and col2im_planes + merge_phases must add them back as col2im does
     from minideeplab.kernels import im2col
 
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
@@ -239,6 +240,16 @@ def test_columns_from_phase_planes_equal_im2col(kernel, stride, padding, dilatio
             im2col.im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, first_row, band, w_out, general)
             im2col.im2col_planes(planes, kh, kw, sh, sw, ph, pw, dh, dw, first_row, band, fast)
             assert np.array_equal(fast, general), (rows, first_row)
+            # and the adjoints: columns added back onto x directly, or onto the planes
+            cols = np.random.default_rng(first_row).standard_normal(general.shape)
+            dx = np.zeros_like(x)
+            im2col.col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, first_row, band, w_out, dx)
+            dx_planes = np.zeros_like(planes)
+            im2col.col2im_planes(cols, kh, kw, sh, sw, ph, pw, dh, dw, first_row, band,
+                                 dx_planes)
+            merged = np.full_like(x, np.nan)
+            im2col.merge_phases(dx_planes, sh, sw, merged)
+            np.testing.assert_allclose(merged, dx, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("stride, padding, dilation", [

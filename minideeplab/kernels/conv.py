@@ -68,7 +68,8 @@ import numpy as np
 
 from . import depthwise, winograd
 from ._threads import parallel_for, single_threaded_blas
-from .im2col import col2im, im2col, im2col_planes, reads_planes, split_phases
+from .im2col import (col2im, col2im_planes, im2col, im2col_planes, merge_phases, reads_planes,
+                     split_phases)
 
 __all__ = ["forward", "backward_input", "backward_weight"]
 
@@ -331,18 +332,30 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
         bands = _row_bands(height, kh, stride[0], padding[0], dilation[0], h_out, band)
         w_cut = _cut_weights(w, groups, bands, transposed=True)
 
+        # at a stride, the columns go back onto x's phase planes when they were read from
+        # them (as forward does), then the planes onto dx
+        strided_planes = stride != (1, 1) and reads_planes(width, w_out, stride[1])
+
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=grad_out.dtype)
+            planes = _planes_buffer(x_shape, stride, w_out, grad_out.dtype)
             for n in range(first, stop):
-                dx[n] = 0.0
+                target = planes if strided_planes else dx[n]
+                target[...] = 0.0
                 for row, rows, u_first, u_stop in bands:     # (see _column_bands)
                     k = c_in * (u_stop - u_first) * kw
                     dcols = buffer[:k * rows * w_out].reshape(groups, -1, rows * w_out)
                     np.matmul(w_cut[u_first, u_stop],
                               grad_grouped[n, :, :, row * w_out:(row + rows) * w_out], out=dcols)
-                    col2im(dcols.reshape(k, -1), u_stop - u_first, kw, stride[0], stride[1],
-                           padding[0] - u_first * dilation[0], *geometry[3:], row, rows, w_out,
-                           dx[n])
+                    cut = (*stride, padding[0] - u_first * dilation[0], *geometry[3:])
+                    if strided_planes:
+                        col2im_planes(dcols.reshape(k, -1), u_stop - u_first, kw, *cut, row,
+                                      rows, planes)
+                    else:
+                        col2im(dcols.reshape(k, -1), u_stop - u_first, kw, *cut, row, rows,
+                               w_out, dx[n])
+                if strided_planes:
+                    merge_phases(planes, *stride, dx[n])
 
     with single_threaded_blas():
         parallel_for(images, n_images, work=_mult_adds(n_images, w.shape, (h_out, w_out)))

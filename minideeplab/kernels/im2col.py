@@ -4,7 +4,8 @@ r"""im2col and col2im: the copies around the matrix products of :mod:`minideepla
   column matrix ``cols[(c, u, v), (i, j)] = x_pad[c, i*sh + u*dh, j*sw + v*dw]``
   (``x_pad``: x with its zero padding, never built);
 * :func:`col2im` is its adjoint: it adds every entry of a column matrix back
-  onto the pixel it was copied from (dX);
+  onto the pixel it was copied from (dX), and :func:`col2im_planes` the adjoint
+  of :func:`im2col_planes` (onto phase planes, put together by :func:`merge_phases`);
 * :func:`im2col_planes` builds the same columns faster when every row of the
   output is as wide as a row of x seen at the stride: stride 1 with 'same'
   padding, or stride 2 with padding 1 (the strided 3x3 of a backbone). x is
@@ -26,7 +27,8 @@ from __future__ import annotations
 
 from numba import njit
 
-__all__ = ["im2col", "im2col_planes", "split_phases", "col2im", "reads_planes"]
+__all__ = ["im2col", "im2col_planes", "split_phases", "col2im", "col2im_planes", "merge_phases",
+           "reads_planes"]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
@@ -174,6 +176,51 @@ def im2col_planes(planes, kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, 
                     for i in range(inside_first, inside_stop):
                         for j in range(min(width, -shift)):
                             col_row[i * width + j] = 0.0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def col2im_planes(cols, kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w,
+                  first_row, rows, planes):
+    """:func:`col2im` onto x's phase planes (zeroed by the caller; :func:`merge_phases`
+    puts them back together): the adjoint of :func:`im2col_planes`.
+
+    In plane coordinates every tap is a shift (see the module docstring), so each
+    row of a band adds onto a row of one plane with unit steps (SIMD code), where
+    :func:`col2im` at stride 2 scatters every value to every other pixel.
+    """
+    c_in, _, height, width = planes.shape
+    for c in range(c_in):
+        for u in range(kh):
+            phase_h = (u * dilation_h - pad_h) % stride_h
+            y_first = first_row + (u * dilation_h - pad_h) // stride_h
+            for v in range(kw):
+                phase_w = (v * dilation_w - pad_w) % stride_w
+                shift = (v * dilation_w - pad_w) // stride_w
+                plane = planes[c, phase_h * stride_w + phase_w]
+                col_row = cols[(c * kh + u) * kw + v]
+                first, stop = max(0, -shift), min(width, width - shift)   # columns in the plane
+                for i in range(max(0, -y_first), min(rows, height - y_first)):
+                    target = plane[y_first + i, first + shift:]
+                    source = col_row[i * width + first:]
+                    for j in range(stop - first):
+                        target[j] += source[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def merge_phases(planes, stride_h, stride_w, x_image):
+    """``x_image[c, sh*i + a, sw*j + b] = planes[c, a*sw + b, i, j]``: the inverse of
+    :func:`split_phases` (plane entries beyond x are dropped)."""
+    c_in, height, width = x_image.shape
+    for c in range(c_in):
+        for a in range(stride_h):
+            for b in range(stride_w):
+                plane = planes[c, a * stride_w + b]
+                columns = (width - b + stride_w - 1) // stride_w
+                for i in range((height - a + stride_h - 1) // stride_h):
+                    x_row = x_image[c, stride_h * i + a, b:]
+                    row = plane[i]
+                    for j in range(columns):
+                        x_row[stride_w * j] = row[j]
 
 
 def reads_planes(x_width, w_out, stride_w):
