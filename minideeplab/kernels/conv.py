@@ -68,8 +68,15 @@ import numpy as np
 
 from . import depthwise, winograd
 from ._threads import parallel_for, single_threaded_blas
-from .im2col import (col2im, col2im_planes, im2col, im2col_planes, merge_phases, reads_planes,
-                     split_phases)
+from .im2col import (
+    col2im,
+    col2im_planes,
+    im2col,
+    im2col_planes,
+    merge_phases,
+    reads_planes,
+    split_phases,
+)
 
 __all__ = ["forward", "backward_input", "backward_weight"]
 
