@@ -218,19 +218,13 @@ def col2im_planes(cols, kh, kw, stride_h, stride_w, pad_h, pad_w, dilation_h, di
 @njit(cache=True, nogil=True, error_model="numpy")
 def merge_phases(planes, stride_h, stride_w, x_image):
     """``x_image[c, sh*i + a, sw*j + b] = planes[c, a*sw + b, i, j]``: the inverse of
-    :func:`split_phases` (plane entries beyond x are dropped)."""
+    :func:`split_phases` (plane entries beyond x are dropped). Once per image of dX, so
+    without split_phases' stride-2 loop (it took 0.4 s of compiling, for 0.2 ms a call)."""
     c_in, height, width = x_image.shape
-    plane_w = planes.shape[3]
     for c in range(c_in):
         for y in range(height):
             i, a = y // stride_h, y % stride_h
             x_row = x_image[c, y]
-            if stride_w == 2 and width == 2 * plane_w:    # (as in split_phases)
-                even, odd = planes[c, 2 * a, i], planes[c, 2 * a + 1, i]
-                for j in range(plane_w):
-                    x_row[2 * j] = even[j]
-                    x_row[2 * j + 1] = odd[j]
-                continue
             for b in range(stride_w):
                 row = planes[c, a * stride_w + b, i]
                 target = x_row[b:]
