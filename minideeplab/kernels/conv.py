@@ -121,14 +121,8 @@ def _row_bands(x_height, kh, stride_h, pad_h, dilation_h, h_out, band):
     ``w * 0``: the band's columns and product leave them out (9 -> 6 taps there).
     A band never mixes rows with different live taps.
     """
-    def live(i):
-        first = 0
-        while first < kh - 1 and i * stride_h + first * dilation_h - pad_h < 0:
-            first += 1
-        stop = kh
-        while stop - 1 > first and i * stride_h + (stop - 1) * dilation_h - pad_h >= x_height:
-            stop -= 1
-        return first, stop
+    def live(i):        # the live taps of a one-row output starting at row i
+        return _live_taps(x_height, kh, stride_h, pad_h - i * stride_h, dilation_h, 1)
 
     bands, row = [], 0
     while row < h_out:
