@@ -258,8 +258,8 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
 
     Twin of ``functional/conv.py: _forward_numpy`` (the padded batch's windows
     as one column matrix, one matmul). Here: direct loops for depthwise, one
-    GEMM per image for pointwise, im2col + GEMM per image for the rest (see
-    the module docstring).
+    GEMM per image for pointwise, Winograd for dense 3x3 at stride 1, im2col +
+    GEMM per image for the rest (see the module docstring).
     """
     w, padding = _without_dead_taps(w, x.shape[2:], stride, padding, dilation, out_size)
     if _is_depthwise(w.shape):
@@ -305,7 +305,9 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
     Twin of ``functional/conv.py: _backward_input_numpy`` (the transposed
     convolution, computed by the forward pass on the spread, padded dout):
     here ``W^T @ dout`` per image, then col2im adds each column back onto its
-    pixels; direct loops for depthwise.
+    pixels (onto x's phase planes at a stride, see ``im2col.col2im_planes``);
+    direct loops for depthwise; for a dense 3x3 at stride 1, Winograd's forward
+    pass of dout with the kernel flipped.
     """
     w, padding = _without_dead_taps(w, x_shape[2:], stride, padding, dilation,
                                     grad_out.shape[2:])
