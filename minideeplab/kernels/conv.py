@@ -135,31 +135,42 @@ def _row_bands(x_height, kh, stride_h, pad_h, dilation_h, h_out, band):
     return bands
 
 
+def _cut_geometry(geometry, u_first):
+    """The conv geometry for the kernel cut to its rows ``u_first ...``: the cut kernel's
+    first row is padded ``ph - u_first*dh`` rows above x (the other numbers unchanged)."""
+    stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w = geometry
+    return stride_h, stride_w, pad_h - u_first * dilation_h, pad_w, dilation_h, dilation_w
+
+
 def _column_bands(x_image, kw, geometry, planes, bands, w_out, groups, buffer):
     """im2col of one image, band by band (from :func:`_row_bands`), into ``buffer``.
 
     Yields ``(row, rows, taps, cols)``: output rows ``row ... row + rows - 1``, their
     live kernel rows ``taps = (u_first, u_stop)`` and their columns as
     (G, C_g*(u_stop - u_first)*kW, rows*W_out), a view of ``buffer`` overwritten by the
-    next band: the columns of the kernel cut to its live rows (padded ``ph - u_first*dh``).
-    With ``planes`` (a buffer for x's phase planes, or x itself at stride 1; see
-    :func:`_planes_buffer`) the columns are copied from shifted planes.
+    next band: the columns of the kernel cut to its live rows (:func:`_cut_geometry`).
+    When an output row is as wide as x's row at the stride, the columns are copied from
+    shifted phase planes: x itself at stride 1, else ``planes`` (:func:`_planes_buffer`),
+    filled here once per image.
     """
-    c_in = x_image.shape[0]
-    stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w = geometry
-    if planes is not None and (stride_h, stride_w) != (1, 1):
-        split_phases(x_image, stride_h, stride_w, planes)
+    c_in, _, width = x_image.shape
+    stride_w = geometry[1]
+    if not reads_planes(width, w_out, stride_w):
+        source = None                                   # the general im2col
+    elif planes is None:
+        source = x_image[:, None]                       # stride 1: x is its own single plane
+    else:
+        split_phases(x_image, *geometry[:2], planes)
+        source = planes
     for row, rows, u_first, u_stop in bands:
         kh = u_stop - u_first
-        cut = (stride_h, stride_w, pad_h - u_first * dilation_h, pad_w, dilation_h, dilation_w)
+        cut = _cut_geometry(geometry, u_first)
         k = c_in * kh * kw
         cols = buffer[:k * rows * w_out].reshape(k, rows * w_out)
-        if planes is None:
+        if source is None:
             im2col(x_image, kh, kw, *cut, row, rows, w_out, cols)
-        elif (stride_h, stride_w) == (1, 1):            # x is its own single plane
-            im2col_planes(x_image[:, None], kh, kw, *cut, row, rows, cols)
         else:
-            im2col_planes(planes, kh, kw, *cut, row, rows, cols)
+            im2col_planes(source, kh, kw, *cut, row, rows, cols)
         yield row, rows, (u_first, u_stop), cols.reshape(groups, -1, rows * w_out)
 
 
@@ -175,14 +186,12 @@ def _cut_weights(w, groups, bands, transposed=False):
 
 
 def _planes_buffer(x_shape, stride, w_out, dtype):
-    """A buffer for one image's phase planes if the columns can be read from them (an
-    output row as wide as a plane's), else None; at stride 1 no copy is needed (an empty
-    buffer stands for "x itself")."""
+    """A buffer for one image's phase planes when a strided conv reads its columns from
+    them (an output row as wide as a plane's row), else None (at stride 1 x is its own
+    plane: nothing to copy)."""
     c_in, height, width = x_shape[1:]
-    if not reads_planes(width, w_out, stride[1]):
+    if stride == (1, 1) or not reads_planes(width, w_out, stride[1]):
         return None
-    if stride == (1, 1):
-        return np.empty(0, dtype=dtype)
     return np.empty((c_in, stride[0] * stride[1], -(-height // stride[0]), w_out), dtype=dtype)
 
 
@@ -273,9 +282,9 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
     out = np.empty((n_images, c_out, h_out, w_out), dtype=x.dtype)
 
     # out[n, g] = W_g @ cols[n, g]: (F_g, K) @ (K, H_out*W_out) per image and group
-    w_grouped = w.reshape(groups, c_out // groups, -1)
     out_grouped = out.reshape(n_images, groups, c_out // groups, h_out * w_out)
     if _is_pointwise(w.shape, stride, padding):
+        w_grouped = w.reshape(groups, c_out // groups, -1)
         x_grouped = x.reshape(n_images, groups, c_per_group, height * width)
 
         def images(first, stop):
@@ -322,10 +331,10 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
     dx = np.empty(x_shape, dtype=grad_out.dtype)
 
     # dcols[n, g] = W_g^T @ dout[n, g]: (K, F_g) @ (F_g, H_out*W_out), then col2im
-    w_transposed = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
     grad_grouped = grad_out.reshape(n_images, groups, c_out // groups, h_out * w_out)
     if _is_pointwise(w.shape, stride, padding):
         # no windows to undo: dcols is dX itself
+        w_transposed = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)
         dx_grouped = dx.reshape(n_images, groups, c_per_group, height * width)
 
         def images(first, stop):
@@ -335,29 +344,27 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
         bands = _row_bands(height, kh, stride[0], padding[0], dilation[0], h_out, band)
         w_cut = _cut_weights(w, groups, bands, transposed=True)
 
-        # at a stride, the columns go back onto x's phase planes when they were read from
-        # them (as forward does), then the planes onto dx
-        strided_planes = stride != (1, 1) and reads_planes(width, w_out, stride[1])
-
         def images(first, stop):
             buffer = np.empty(c_in * kh * kw * band * w_out, dtype=grad_out.dtype)
+            # at a stride, the columns go back onto x's phase planes when forward read them
+            # from there, then the planes onto dx
             planes = _planes_buffer(x_shape, stride, w_out, grad_out.dtype)
             for n in range(first, stop):
-                target = planes if strided_planes else dx[n]
+                target = dx[n] if planes is None else planes
                 target[...] = 0.0
                 for row, rows, u_first, u_stop in bands:     # (see _column_bands)
                     k = c_in * (u_stop - u_first) * kw
                     dcols = buffer[:k * rows * w_out].reshape(groups, -1, rows * w_out)
                     np.matmul(w_cut[u_first, u_stop],
                               grad_grouped[n, :, :, row * w_out:(row + rows) * w_out], out=dcols)
-                    cut = (*stride, padding[0] - u_first * dilation[0], *geometry[3:])
-                    if strided_planes:
-                        col2im_planes(dcols.reshape(k, -1), u_stop - u_first, kw, *cut, row,
-                                      rows, planes)
-                    else:
+                    cut = _cut_geometry(geometry, u_first)
+                    if planes is None:
                         col2im(dcols.reshape(k, -1), u_stop - u_first, kw, *cut, row, rows,
                                w_out, dx[n])
-                if strided_planes:
+                    else:
+                        col2im_planes(dcols.reshape(k, -1), u_stop - u_first, kw, *cut, row,
+                                      rows, planes)
+                if planes is not None:
                     merge_phases(planes, *stride, dx[n])
 
     with single_threaded_blas():
