@@ -363,6 +363,7 @@ GRADIENT_CASES = [
     ("standard 3x3", (2, 3, 6, 6), (4, 3, 3, 3), dict(padding=1)),
     ("stride 2 with dilation 2", (2, 2, 9, 10), (3, 2, 3, 3),
      dict(stride=2, padding=1, dilation=2)),
+    ("stride 2, read from phase planes", (2, 2, 8, 7), (3, 2, 3, 3), dict(stride=2, padding=1)),
     ("non-square kernel, H != W", (2, 2, 5, 8), (3, 2, 2, 4), dict(stride=(1, 2), padding=(0, 1))),
     ("atrous, rates differ in h and w", (1, 2, 9, 11), (2, 2, 3, 3),
      dict(padding=(1, 3), dilation=(1, 3))),
