@@ -78,7 +78,7 @@ class ConvShape:
         return 2 * n * c_out * h_out * w_out * c_per_group * kh * kw
 
     def takes_winograd(self):
-        """Whether the Numba forward and dX run Winograd's F(2x2, 3x3) (kernels/winograd.py)."""
+        """Whether the Numba forward, dX and dW run Winograd's F(3x3, 3x3) (kernels/winograd.py)."""
         from minideeplab.kernels import winograd
         out = conv_output_size(self.x_shape[2:], self.w_shape[2:], self.stride, self.padding,
                                self.dilation)
@@ -287,8 +287,8 @@ def format_table(results, peak=None):
         lines.append("")
     if any(r.get("winograd") for r in results):
         lines += ["GFLOP/s counts the direct sum's multiply-adds (2 FLOPs each). * : Numba's "
-                  "forward and dX run Winograd's", "F(2x2, 3x3), 2.25x fewer multiplications, "
-                  "so these can pass the GEMM peak (its dW runs im2col).", ""]
+                  "forward, dX and dW run Winograd's", "F(3x3, 3x3): 25 products per 3x3 tile "
+                  "instead of 81, so these can pass the GEMM peak (kernels/winograd.py).", ""]
     if has_torch:
         worst = max(r["torch_max_rel_diff"] for r in results)
         lines.append(f"numba vs torch, worst max-abs difference / max-abs value "

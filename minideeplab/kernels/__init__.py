@@ -3,7 +3,7 @@
 Each module here mirrors one functional module (``kernels/conv.py`` mirrors
 ``functional/conv.py``): the same function signatures, the same numbers, only
 faster. The convolution has helpers of its own: its depthwise route
-(``depthwise.py``), its Winograd route for dense 3x3 convolutions
+(``depthwise.py``), its Winograd route for 3x3 convolutions at stride 1
 (``winograd.py``) and the copies of its matrix-product route (``im2col.py``).
 The functional op imports its kernel module lazily, when ``get_backend() ==
 "numba"``, so ``import minideeplab`` never imports Numba.

@@ -22,11 +22,12 @@ faster; they live in :mod:`minideeplab.kernels.depthwise`.
 **Pointwise** (1x1, stride 1, no padding). ``out[n] = W @ x[n]`` with ``x[n]``
 read as a ``(C_in, H*W)`` matrix: one BLAS GEMM per image, no copy at all.
 
-**Dense 3x3 at stride 1** (no dilation, no groups, at least 16 channels and a
-32x32 output): forward and dX by *Winograd's* F(2x2, 3x3), 16 products per 2x2
-tile of outputs instead of 36, in :mod:`minideeplab.kernels.winograd`.
+**3x3 at stride 1, dense or atrous** (no groups, enough channels and a large
+enough output, see ``winograd.applies``): forward and dX by *Winograd's*
+F(3x3, 3x3), 25 products per 3x3 tile of outputs instead of 81, and dW by
+the same tiles, in :mod:`minideeplab.kernels.winograd`.
 
-**Everything else** (dense, grouped, strided, atrous, and every dW): *im2col*. Copy the
+**Everything else** (grouped, strided, larger kernels, small maps): *im2col*. Copy the
 input windows into a matrix ``cols[(c, u, v), (i, j)] = x_pad[c, i*s + u*d,
 j*s + v*d]`` of shape ``(C_in*kH*kW, H_out*W_out)`` (a tap on the padding
 copies a zero); then each group's convolution is one GEMM ``W_g @ cols_g``.
@@ -267,14 +268,14 @@ def forward(x, w, stride, padding, dilation, groups, out_size):
 
     Twin of ``functional/conv.py: _forward_numpy`` (the padded batch's windows
     as one column matrix, one matmul). Here: direct loops for depthwise, one
-    GEMM per image for pointwise, Winograd for dense 3x3 at stride 1, im2col +
+    GEMM per image for pointwise, Winograd for 3x3 at stride 1, im2col +
     GEMM per image for the rest (see the module docstring).
     """
     w, padding = _without_dead_taps(w, x.shape[2:], stride, padding, dilation, out_size)
     if _is_depthwise(w.shape):
         return depthwise.forward(x, w, stride, padding, dilation, out_size)
     if winograd.applies(w.shape, stride, padding, dilation, groups, out_size):
-        return winograd.forward(x, w, padding, out_size)
+        return winograd.forward(x, w, padding, dilation, out_size)
     n_images, c_in, height, width = x.shape
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = out_size
@@ -315,15 +316,15 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
     convolution, computed by the forward pass on the spread, padded dout):
     here ``W^T @ dout`` per image, then col2im adds each column back onto its
     pixels (onto x's phase planes at a stride, see ``im2col.col2im_planes``);
-    direct loops for depthwise; for a dense 3x3 at stride 1, Winograd's forward
-    pass of dout with the kernel flipped.
+    direct loops for depthwise; for a 3x3 at stride 1, Winograd's forward pass
+    of dout with the kernel flipped.
     """
     w, padding = _without_dead_taps(w, x_shape[2:], stride, padding, dilation,
                                     grad_out.shape[2:])
     if _is_depthwise(w.shape):
         return depthwise.backward_input(grad_out, w, x_shape, stride, padding, dilation)
     if winograd.applies(w.shape, stride, padding, dilation, groups, grad_out.shape[2:]):
-        return winograd.backward_input(grad_out, w, x_shape, padding)
+        return winograd.backward_input(grad_out, w, x_shape, padding, dilation)
     n_images, c_in, height, width = x_shape
     c_out, c_per_group, kh, kw = w.shape
     h_out, w_out = grad_out.shape[2:]
@@ -378,7 +379,7 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
     Twin of ``functional/conv.py: _backward_weight_numpy`` (one matmul with
     the batch's columns, summed over images): here ``dout @ cols^T`` per
     image, one slot per image summed at the end in a fixed order; direct loops
-    for depthwise.
+    for depthwise; Winograd's tiles for a 3x3 at stride 1.
     """
     kept = _taps_kept(w_shape, x.shape[2:], stride, padding, dilation, grad_out.shape[2:])
     if kept is not None:          # the dropped taps read only zeros: their dW is 0
@@ -390,6 +391,8 @@ def backward_weight(grad_out, x, w_shape, stride, padding, dilation, groups):
         return dw
     if _is_depthwise(w_shape):
         return depthwise.backward_weight(grad_out, x, w_shape, stride, padding, dilation)
+    if winograd.applies(w_shape, stride, padding, dilation, groups, grad_out.shape[2:]):
+        return winograd.backward_weight(grad_out, x, w_shape, padding, dilation)
     n_images, c_in, height, width = x.shape
     c_out, c_per_group, kh, kw = w_shape
     h_out, w_out = grad_out.shape[2:]

@@ -1,53 +1,71 @@
-r"""Winograd's minimal filtering F(2x2, 3x3): a dense 3x3 convolution in 16 products per 4 outputs.
+r"""Winograd's minimal filtering F(3x3, 3x3): a 3x3 convolution in 25 products per 9 outputs.
 
-A route of :mod:`minideeplab.kernels.conv` for 3x3 convolutions at stride 1 and
-dilation 1 (no groups): same numbers as the NumPy reference up to rounding,
-2.25x fewer multiplications than the direct sum (Lavin and Gray, "Fast
-Algorithms for Convolutional Neural Networks", CVPR 2016).
+A route of :mod:`minideeplab.kernels.conv` for 3x3 convolutions at stride 1,
+dense or atrous (no groups): same numbers as the NumPy reference up to rounding,
+with 25 multiplications for every 3x3 tile of outputs instead of the direct
+sum's 81 (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
+CVPR 2016; the points below are Toom-Cook's 0, 1, -1, 2 and infinity).
 
-**The 1-D idea.** Two outputs of a 3-tap filter ``g`` on four inputs ``d``,
-``y0 = d0 g0 + d1 g1 + d2 g2`` and ``y1 = d1 g0 + d2 g1 + d3 g2``, take 6
-multiplications. Winograd computes them with 4::
+**The 1-D idea.** Three outputs of a 3-tap filter ``g`` on five inputs ``d``,
+``y_i = d_i g0 + d_(i+1) g1 + d_(i+2) g2`` for i = 0, 1, 2, take 9
+multiplications. Winograd computes them with 5: transform the inputs
+(``b = B^T d``) and the filter (``h = G g``), multiply elementwise
+(``m = b * h``: the 5 products), and transform back (``y = A^T m``)::
 
-    m0 = (d0 - d2) g0          m1 = (d1 + d2) (g0 + g1 + g2) / 2
-    m3 = (d1 - d3) g2          m2 = (d2 - d1) (g0 - g1 + g2) / 2
-    y0 = m0 + m1 + m2          y1 = m1 - m2 - m3
+    b0 = 2 d0 - d1 - 2 d2 + d3          h0 = g0 / 2
+    b1 = -2 d1 - d2 + d3                h1 = -(g0 + g1 + g2) / 2
+    b2 = 2 d1 - 3 d2 + d3               h2 = (-g0 + g1 - g2) / 6
+    b3 = -d1 + d3                       h3 = (g0 + 2 g1 + 4 g2) / 6
+    b4 = 2 d1 - d2 - 2 d3 + d4          h4 = g2
 
-(expand to check). In matrices: ``y = A^T [(G g) * (B^T d)]`` with ``*``
-elementwise and::
+    y0 = m0 + m1 + m2 + m3      y1 = m1 - m2 + 2 m3      y2 = m1 + m2 + 4 m3 + m4
 
-    B^T = [[1, 0, -1, 0],   G = [[1,    0,   0 ],   A^T = [[1, 1,  1,  0],
-           [0, 1,  1, 0],        [1/2, 1/2, 1/2],          [0, 1, -1, -1]]
-           [0, -1, 1, 0],        [1/2,-1/2, 1/2],
-           [0, 1,  0, -1]]       [0,    0,   1 ]]
+(expand to check; ``tests/test_conv_winograd.py`` does, on random numbers).
+The transforms of the inputs and outputs need only additions (a doubling is an
+addition); the filter's transform is computed once per call.
 
-**In 2-D** the same matrices act on the rows and the columns: a 2x2 tile of
-outputs reads a 4x4 tile ``d`` of the input, and
-``Y = A^T [U * V] A`` with ``U = G g G^T`` (the 3x3 weights made 4x4) and
-``V = B^T d B``: 16 multiplications instead of 36. Summed over the input
-channels, the 16 elementwise products become 16 matrix products, one per
-position ``(a, e)`` of the 4x4 tile::
+**In 2-D** the same matrices act on the rows and the columns: a 3x3 tile of
+outputs reads a 5x5 window ``d`` of the input, and ``Y = A^T [U * V] A`` with
+``U = G g G^T`` (the 3x3 weights made 5x5) and ``V = B^T d B``: 25
+multiplications instead of 81. Summed over the input channels, the 25
+elementwise products become 25 matrix products, one per position ``(a, e)``
+of the 5x5 tile::
 
-    M[a, e] = U[a, e] @ V[a, e]      (C_out, C_in) @ (C_in, tiles)
+    M[a, e] = V[a, e] @ U[a, e]      (tiles, C_in) @ (C_in, C_out)
 
-so the arithmetic still runs in BLAS, on 2.25x fewer multiply-adds than
-im2col's single product. The price: transforms before and after (additions
-only), and rounding that differs a little from the direct sum (about 1e-7
-relative in float32, 1e-15 in float64).
+so the arithmetic still runs in BLAS, on 3.24x fewer multiply-adds than
+im2col's single product (fewer where tiles overhang the map's edge). The
+price: transforms before and after, and rounding that differs a little from
+the direct sum (about 1e-6 relative in float32, 1e-15 in float64).
+
+**Atrous convolutions take the same route.** With rate ``r`` the outputs
+``y, y + r, y + 2r, ...`` (one *phase* of the output, ``y mod r``) read only
+the input rows ``y + r k``: restricted to one phase, an atrous convolution is
+a dense one on every r-th row and column of the padded input (TensorFlow's
+``atrous_conv2d`` computes it so, by "space to batch"). So a tile is 3x3
+outputs ``r`` apart, read from a 5x5 window whose pixels are ``r`` apart: the
+algebra does not change, only where the tiles lie (:func:`tile_origins`: the
+phases in turn, each cut into tiles of 3). A rate-6 conv on a 32x32 map: 144
+tiles, 3600 products per (input, output) channel pair, against 7056 for the
+direct sum over the taps that read the map and 9216 over all taps.
 
 **dX** is the forward pass of ``dout`` with the kernel flipped and its
-channels swapped, padded ``2 - p`` (the transposed convolution of a stride-1
-conv is again a stride-1 conv), so it takes this route too. **dW** stays on
-im2col: differentiating ``Y = A^T M A`` gives ``dU[a, e] = dM[a, e] @ V[a, e]^T``
-summed over the tiles, a product BLAS ran at 66-69 GFLOP/s in that transposed
-form (111 for the forward's), and the whole dW measured 0.86x im2col's time on
-64 channels at 64x64 but 1.2-1.6x on 16x16 and 8x8 maps: not worth a third route.
+channels swapped, padded ``2r - p`` (the transposed convolution of a stride-1
+conv is again a stride-1 conv, at the same rate), so it takes this route too.
+**dW** runs the forward pass's steps backwards. From ``Y = A^T M A`` and
+``M[a, e] = V[a, e] @ U[a, e]``: each tile's ``dM = A dY A^T`` (its 3x3 of
+dout made 5x5), ``dU[a, e] = V[a, e]^T @ dM[a, e]`` summed over the tiles and
+the images (again 25 matrix products, now over the tiles), and
+``dW = G^T dU G`` for every (output, input) channel pair.
 
-**Layout.** The tiles of one image are taken a band of tile rows at a time
-(about :data:`BAND_TILES` tiles, so that V and M stay in the core's cache);
-tile ``t`` of a band is (tile row ``i``, tile column ``b``), reading the
-padded input's rows ``2i ... 2i+3`` and columns ``2b ... 2b+3``; the padded
-image is one zeroed buffer per thread, whose centre is refilled for each image.
+**Layout: channels last.** Each image is copied once into a zeroed buffer of
+shape (rows, columns, channels) with its padding around it, so a tile's 25
+inputs for one channel are 25 vectors of ``C_in`` numbers side by side: the
+transforms' inner loops run over channels, the same for every tile however
+the tiles lie (dense or atrous, at the map's edge or not). The tiles of an
+image are taken in bands of at most :data:`BAND_TILES`, so that V and M stay in the
+core's cache; the products land in a channels-last output image that is
+copied back to (channels, rows, columns) at the end.
 """
 
 from __future__ import annotations
@@ -57,180 +75,371 @@ from numba import njit
 
 from ._threads import parallel_for, single_threaded_blas
 
-__all__ = ["applies", "forward", "backward_input"]
+__all__ = ["applies", "products_ratio", "tile_origins", "forward", "backward_input",
+           "backward_weight"]
 
-# Tiles per band: V and M of a band (16 x 64 channels x 128 tiles in float32: 0.5 MB
-# each) stay in cache; the 16 products ran at 111 GFLOP/s on one core at 128 tiles,
-# 90 at 256 (measured on a dense 3x3 conv of 64 channels).
+# Tiles per band: V and M of a band (25 x 64 channels x 128 tiles in float32: 0.8 MB
+# each) stay in cache. Measured, forward at 64 channels, 2 threads: 96-144 tiles
+# 7.6 ms (64x64 map) and 2.2 ms (32x32, rate 6); 32 tiles 9.5 and 2.5; 256 tiles 8.4 and 2.4.
 BAND_TILES = 128
-# With fewer channels or smaller maps the transforms and the 16 small products cost
-# more than the multiplications they save. Measured forward time against im2col's,
-# 2 threads, batch 8, C in = C out: 0.57x at 64 channels on 64x64, 0.76x on 32x32,
-# 1.28x on 16x16, 1.85x on 8x8; 0.85x at 16 channels on 32x32, 1.03x at 8 on 64x64.
+# When the route pays (python benchmarks/bench_winograd.py prints the grid these come
+# from: Winograd's time over im2col's, forward and dX, at 8-64 channels, 8x8 to 32x32
+# maps, rates 1, 2 and 6). With 16 or more channels in and out it took 0.4-0.8x of
+# im2col's time wherever its products were few, at 8-12 channels up to 1.6x.
 MIN_CHANNELS = 16
-MIN_SIZE = 32
+# Winograd's products against the direct sum's: 25 per tile against 9 per output. Tiles
+# that overhang the map compute outputs that are dropped: rate 6 on a 24x24 map has
+# 4 outputs per phase in 2 tiles of 3, a ratio of 0.69, and took 0.9-1.4x of im2col's
+# time; on 32x32 (0.39) 0.6-0.9x.
+MAX_PRODUCTS = 0.6
+
+
+def products_ratio(out_size, dilation):
+    """Winograd's multiplications over the direct sum's (9 per output) for this output."""
+    tiles = len(tile_origins(out_size[0], dilation[0])) * len(tile_origins(out_size[1],
+                                                                           dilation[1]))
+    return 25 * tiles / (9 * out_size[0] * out_size[1])
 
 
 def applies(w_shape, stride, padding, dilation, groups, out_size):
-    """Whether this route computes the convolution: 3x3, stride 1, dilation 1, no groups,
-    padding 0-2 (dX's padding ``2 - p`` must not be negative), at least
-    :data:`MIN_CHANNELS` channels in and out, an output of at least :data:`MIN_SIZE`
-    pixels a side."""
-    return (tuple(w_shape[2:]) == (3, 3) and stride == (1, 1) and dilation == (1, 1)
-            and groups == 1 and max(padding) <= 2 and min(w_shape[:2]) >= MIN_CHANNELS
-            and min(out_size) >= MIN_SIZE)
+    """Whether this route computes the convolution: 3x3, stride 1, any dilation, no groups,
+    padding at most twice the dilation (dX's padding ``2r - p`` must not be negative), at
+    least :data:`MIN_CHANNELS` channels in and out, and at most :data:`MAX_PRODUCTS` of
+    the direct sum's multiplications."""
+    return (tuple(w_shape[2:]) == (3, 3) and stride == (1, 1) and groups == 1
+            and all(p <= 2 * r for p, r in zip(padding, dilation, strict=True))
+            and min(w_shape[:2]) >= MIN_CHANNELS
+            and products_ratio(out_size, dilation) <= MAX_PRODUCTS)
+
+
+def tile_origins(n_out, rate):
+    """The first output of each 1-D tile (3 outputs ``rate`` apart): the phases in turn.
+
+    Phase ``a`` (``0 <= a < rate``) holds the outputs ``a, a + rate, ...`` below
+    ``n_out``; its tiles start at ``a, a + 3 rate, a + 6 rate, ...`` (the last may
+    overhang the map: its missing outputs are computed from zeros and dropped).
+    ``tile_origins(7, 1)`` is ``[0, 3, 6]``; ``tile_origins(8, 2)`` is ``[0, 6, 1, 7]``.
+    """
+    starts = []
+    for phase in range(min(rate, n_out)):
+        outputs = -(-(n_out - phase) // rate)
+        starts.extend(phase + 3 * rate * i for i in range(-(-outputs // 3)))
+    return np.array(starts, dtype=np.int64)
+
+
+# ============================================================== the copies
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _to_channels_last(x, pad_h, pad_w, x_last):
+    """``x_last[pad_h + y, pad_w + x, c] = x[c, y, x]`` (the rest of x_last untouched).
+
+    Eight channels at a time, so that reads run along x's rows and writes stay in a
+    few cache lines."""
+    c_in, height, width = x.shape
+    for c0 in range(0, c_in, 8):
+        for y in range(height):
+            for c in range(c0, min(c_in, c0 + 8)):
+                for col in range(width):
+                    x_last[pad_h + y, pad_w + col, c] = x[c, y, col]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _to_channels_first(out_last, out):
+    """``out[k, y, x] = out_last[y, x, k]``."""
+    height, width, c_out = out_last.shape
+    for k in range(c_out):
+        for y in range(height):
+            for col in range(width):
+                out[k, y, col] = out_last[y, col, k]
 
 
 # ============================================================== the transforms
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _input_transform(x_pad, first_tile_row, tile_rows, tile_cols, rows4, v):
-    """``v[4a + e, c, t] = (B^T d B)[a, e]`` for the tiles ``t`` of a band.
+def _input_transform(x_last, ys, xs, rate_h, rate_w, first, stop, rows5, v):
+    """``v[5a + e, t - first, :] = (B^T d B)[a, e]`` for the tiles ``first <= t < stop``.
 
-    ``d`` is tile ``t = i*tile_cols + b``'s 4x4 window of ``x_pad[c]``, rows
-    ``2(first_tile_row + i) ...`` and columns ``2b ...``. First ``B^T`` down
-    the window's columns (each of its 4 rows in ``rows4``: ``rows4[k, e, b] =
-    (d B)[k, e]``, every tile of the tile row at once), then ``B^T`` across::
-
-        (d B)[:, 0] = d[:, 0] - d[:, 2]      (B^T d)[0] = d[0] - d[2]
-        (d B)[:, 1] = d[:, 1] + d[:, 2]      (B^T d)[1] = d[1] + d[2]
-        (d B)[:, 2] = d[:, 2] - d[:, 1]      (B^T d)[2] = d[2] - d[1]
-        (d B)[:, 3] = d[:, 1] - d[:, 3]      (B^T d)[3] = d[1] - d[3]
+    Tile ``t`` = (tile row ``t // len(xs)``, tile column ``t % len(xs)``) reads the 5x5
+    window ``d[k, l] = x_last[ys[.] + rate_h k, xs[.] + rate_w l]`` (vectors over the
+    channels). First ``B^T`` along each of the window's rows (``rows5[k, e] = (d B)[k, e]``),
+    then down the columns. The doublings are written as additions: ``2 * v`` in Numba
+    would turn float32 into float64.
     """
-    for c in range(x_pad.shape[0]):
-        for i in range(tile_rows):
-            for k in range(4):
-                row = x_pad[c, 2 * (first_tile_row + i) + k]
-                r0, r1, r2, r3 = rows4[k, 0], rows4[k, 1], rows4[k, 2], rows4[k, 3]
-                for b in range(tile_cols):
-                    r0[b] = row[2 * b] - row[2 * b + 2]
-                    r1[b] = row[2 * b + 1] + row[2 * b + 2]
-                    r2[b] = row[2 * b + 2] - row[2 * b + 1]
-                    r3[b] = row[2 * b + 1] - row[2 * b + 3]
-            t = i * tile_cols
-            for e in range(4):
-                d0, d1, d2, d3 = rows4[0, e], rows4[1, e], rows4[2, e], rows4[3, e]
-                v0, v1, v2, v3 = v[e, c, t:], v[4 + e, c, t:], v[8 + e, c, t:], v[12 + e, c, t:]
-                for b in range(tile_cols):
-                    v0[b] = d0[b] - d2[b]
-                    v1[b] = d1[b] + d2[b]
-                    v2[b] = d2[b] - d1[b]
-                    v3[b] = d1[b] - d3[b]
+    n_cols = xs.shape[0]
+    c_in = x_last.shape[2]
+    for t in range(first, stop):
+        y0 = ys[t // n_cols]
+        x0 = xs[t % n_cols]
+        for k in range(5):
+            y = y0 + rate_h * k
+            for c in range(c_in):
+                d0 = x_last[y, x0, c]
+                d1 = x_last[y, x0 + rate_w, c]
+                d2 = x_last[y, x0 + 2 * rate_w, c]
+                d3 = x_last[y, x0 + 3 * rate_w, c]
+                d4 = x_last[y, x0 + 4 * rate_w, c]
+                p, q, s = d0 - d2, d1 - d2, d1 - d3
+                rows5[k, 0, c] = p + p - d1 + d3
+                rows5[k, 1, c] = d3 - d1 - d1 - d2
+                rows5[k, 2, c] = q + q - d2 + d3
+                rows5[k, 3, c] = d3 - d1
+                rows5[k, 4, c] = s + s - d2 + d4
+        j = t - first
+        for e in range(5):
+            for c in range(c_in):
+                d0, d1, d2, d3, d4 = (rows5[0, e, c], rows5[1, e, c], rows5[2, e, c],
+                                      rows5[3, e, c], rows5[4, e, c])
+                p, q, s = d0 - d2, d1 - d2, d1 - d3
+                v[e, j, c] = p + p - d1 + d3
+                v[5 + e, j, c] = d3 - d1 - d1 - d2
+                v[10 + e, j, c] = q + q - d2 + d3
+                v[15 + e, j, c] = d3 - d1
+                v[20 + e, j, c] = s + s - d2 + d4
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _output_transform(m, first_tile_row, tile_rows, tile_cols, rows2, out):
-    """``out[k]``'s 2x2 tiles of the band: ``Y = A^T M A``, clipped to ``out``'s size.
+def _output_transform(m, ys, xs, rate_h, rate_w, first, stop, rows3, out_last):
+    """The 3x3 outputs ``Y = A^T M A`` of tiles ``first <= t < stop``, into ``out_last``.
 
-    First ``A^T`` down the tile (``rows2[a, e, b] = (A^T M)[a, e]``), then across::
-
-        (A^T M)[0] = M[0] + M[1] + M[2]      Y[:, 0] = S[:, 0] + S[:, 1] + S[:, 2]
-        (A^T M)[1] = M[1] - M[2] - M[3]      Y[:, 1] = S[:, 1] - S[:, 2] - S[:, 3]
+    First ``A^T`` down each column of the tile's M (``rows3[a, e] = (A^T M)[a, e]``), then
+    along each of the 3 rows; outputs that overhang the map are dropped.
     """
-    k_out, h_out, w_out = out.shape
-    pairs = min(tile_cols, w_out // 2)       # tiles whose two columns lie in out
-    for k in range(k_out):
-        for i in range(tile_rows):
-            t = i * tile_cols
-            for e in range(4):
-                m0, m1, m2, m3 = m[e, k, t:], m[4 + e, k, t:], m[8 + e, k, t:], m[12 + e, k, t:]
-                top, bottom = rows2[0, e], rows2[1, e]
-                for b in range(tile_cols):
-                    top[b] = m0[b] + m1[b] + m2[b]
-                    bottom[b] = m1[b] - m2[b] - m3[b]
-            for a in range(2):
-                y = 2 * (first_tile_row + i) + a
-                if y >= h_out:
-                    break
-                s0, s1, s2, s3 = rows2[a, 0], rows2[a, 1], rows2[a, 2], rows2[a, 3]
-                row = out[k, y]
-                for b in range(pairs):
-                    row[2 * b] = s0[b] + s1[b] + s2[b]
-                    row[2 * b + 1] = s1[b] - s2[b] - s3[b]
-                if w_out % 2 == 1:                 # an odd width: the last tile's left column
-                    row[w_out - 1] = s0[pairs] + s1[pairs] + s2[pairs]
+    n_cols = xs.shape[0]
+    h_out, w_out, c_out = out_last.shape
+    for t in range(first, stop):
+        y0 = ys[t // n_cols]
+        x0 = xs[t % n_cols]
+        j = t - first
+        for e in range(5):
+            for c in range(c_out):
+                m0, m1, m2, m3, m4 = m[e, j, c], m[5 + e, j, c], m[10 + e, j, c], \
+                    m[15 + e, j, c], m[20 + e, j, c]
+                q = m3 + m3
+                rows3[0, e, c] = m0 + m1 + m2 + m3
+                rows3[1, e, c] = m1 - m2 + q
+                rows3[2, e, c] = m1 + m2 + q + q + m4
+        columns = min(3, (w_out - 1 - x0) // rate_w + 1)      # inside the map
+        for a in range(3):
+            y = y0 + rate_h * a
+            if y >= h_out:
+                break
+            for c in range(c_out):
+                m0, m1, m2, m3, m4 = (rows3[a, 0, c], rows3[a, 1, c], rows3[a, 2, c],
+                                      rows3[a, 3, c], rows3[a, 4, c])
+                q = m3 + m3
+                out_last[y, x0, c] = m0 + m1 + m2 + m3
+                if columns > 1:
+                    out_last[y, x0 + rate_w, c] = m1 - m2 + q
+                if columns > 2:
+                    out_last[y, x0 + 2 * rate_w, c] = m1 + m2 + q + q + m4
 
 
 # ===================================================== the weights' transform
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _weight_transform(w, u):
-    """``u[4a + e, k, c] = (G g G^T)[a, e]`` for every 3x3 kernel ``g = w[k, c]``.
+    """``u[5a + e, c, k] = (G g G^T)[a, e]`` for every 3x3 kernel ``g = w[k, c]``.
 
-    ``G`` turns 3 taps into 4: ``G [g0, g1, g2] = [g0, (g0+g1+g2)/2, (g0-g1+g2)/2, g2]``,
-    down each of g's columns, then across each row of the result.
+    In float64 (the 1/6 is not exact), vectors over the output channels ``k``: ``G``
+    down each column of g, then along each row of the result.
     """
-    gg = np.empty((4, 3), dtype=u.dtype)
-    for k in range(w.shape[0]):
-        for c in range(w.shape[1]):
-            g = w[k, c]
-            for v in range(3):
-                gg[0, v] = g[0, v]
-                gg[1, v] = (g[0, v] + g[1, v] + g[2, v]) * 0.5
-                gg[2, v] = (g[0, v] - g[1, v] + g[2, v]) * 0.5
-                gg[3, v] = g[2, v]
-            for a in range(4):
-                u[4 * a, k, c] = gg[a, 0]
-                u[4 * a + 1, k, c] = (gg[a, 0] + gg[a, 1] + gg[a, 2]) * 0.5
-                u[4 * a + 2, k, c] = (gg[a, 0] - gg[a, 1] + gg[a, 2]) * 0.5
-                u[4 * a + 3, k, c] = gg[a, 2]
+    c_out, c_in = w.shape[0], w.shape[1]
+    g = np.empty((3, 3, c_out))
+    gg = np.empty((5, 3, c_out))
+    for c in range(c_in):
+        for i in range(3):
+            for j in range(3):
+                for k in range(c_out):
+                    g[i, j, k] = w[k, c, i, j]
+        for j in range(3):
+            for k in range(c_out):
+                g0, g1, g2 = g[0, j, k], g[1, j, k], g[2, j, k]
+                gg[0, j, k] = g0 / 2
+                gg[1, j, k] = -(g0 + g1 + g2) / 2
+                gg[2, j, k] = (-g0 + g1 - g2) / 6
+                gg[3, j, k] = (g0 + 2 * g1 + 4 * g2) / 6
+                gg[4, j, k] = g2
+        for a in range(5):
+            for k in range(c_out):
+                g0, g1, g2 = gg[a, 0, k], gg[a, 1, k], gg[a, 2, k]
+                u[5 * a, c, k] = g0 / 2
+                u[5 * a + 1, c, k] = -(g0 + g1 + g2) / 2
+                u[5 * a + 2, c, k] = (-g0 + g1 - g2) / 6
+                u[5 * a + 3, c, k] = (g0 + 2 * g1 + 4 * g2) / 6
+                u[5 * a + 4, c, k] = g2
+
+
+# ========================================================== dW's transforms
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _grad_output_transform(dy_last, ys, xs, rate_h, rate_w, first, stop, rows5, dm):
+    """``dm[5a + e, t - first, :] = (A dY A^T)[a, e]`` for the tiles ``first <= t < stop``.
+
+    ``dY`` is tile ``t``'s 3x3 of dout (``dy_last`` is zero beyond the map, so an
+    overhanging tile's missing outputs count as 0). ``A`` makes 3 values 5:
+    ``A [g0, g1, g2] = [g0, g0 + g1 + g2, g0 - g1 + g2, g0 + 2 g1 + 4 g2, g2]``, along
+    each of the tile's rows (``rows5[i, e]``), then down the columns.
+    """
+    n_cols = xs.shape[0]
+    c_out = dy_last.shape[2]
+    for t in range(first, stop):
+        y0 = ys[t // n_cols]
+        x0 = xs[t % n_cols]
+        for i in range(3):
+            y = y0 + rate_h * i
+            for c in range(c_out):
+                g0, g1, g2 = dy_last[y, x0, c], dy_last[y, x0 + rate_w, c], \
+                    dy_last[y, x0 + 2 * rate_w, c]
+                s, q, f = g0 + g2, g1 + g1, g2 + g2
+                rows5[i, 0, c] = g0
+                rows5[i, 1, c] = s + g1
+                rows5[i, 2, c] = s - g1
+                rows5[i, 3, c] = g0 + q + f + f
+                rows5[i, 4, c] = g2
+        j = t - first
+        for e in range(5):
+            for c in range(c_out):
+                g0, g1, g2 = rows5[0, e, c], rows5[1, e, c], rows5[2, e, c]
+                s, q, f = g0 + g2, g1 + g1, g2 + g2
+                dm[e, j, c] = g0
+                dm[5 + e, j, c] = s + g1
+                dm[10 + e, j, c] = s - g1
+                dm[15 + e, j, c] = g0 + q + f + f
+                dm[20 + e, j, c] = g2
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _add_into(total, part):
+    """``total += part`` (same shape, C-contiguous)."""
+    total = total.reshape(-1)
+    part = part.reshape(-1)
+    for i in range(total.shape[0]):
+        total[i] += part[i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _weight_transform_adjoint(du, dw):
+    """``dw[k, c] = G^T dU G`` with ``dU[a, e] = du[5a + e, c, k]``, in float64.
+
+    ``G^T`` makes 5 values 3: ``[u0/2 - u1/2 - u2/6 + u3/6, -u1/2 + u2/6 + u3/3,
+    -u1/2 - u2/6 + 2 u3/3 + u4]``, along each row of dU, then down the columns.
+    """
+    c_in, c_out = du.shape[1], du.shape[2]
+    rows = np.empty((5, 3))
+    for c in range(c_in):
+        for k in range(c_out):
+            for a in range(5):
+                u0, u1, u2, u3, u4 = (du[5 * a, c, k], du[5 * a + 1, c, k], du[5 * a + 2, c, k],
+                                      du[5 * a + 3, c, k], du[5 * a + 4, c, k])
+                rows[a, 0] = u0 / 2 - u1 / 2 - u2 / 6 + u3 / 6
+                rows[a, 1] = -u1 / 2 + u2 / 6 + u3 / 3
+                rows[a, 2] = -u1 / 2 - u2 / 6 + 2 * u3 / 3 + u4
+            for j in range(3):
+                u0, u1, u2, u3, u4 = rows[0, j], rows[1, j], rows[2, j], rows[3, j], rows[4, j]
+                dw[k, c, 0, j] = u0 / 2 - u1 / 2 - u2 / 6 + u3 / 6
+                dw[k, c, 1, j] = -u1 / 2 + u2 / 6 + u3 / 3
+                dw[k, c, 2, j] = -u1 / 2 - u2 / 6 + 2 * u3 / 3 + u4
 
 
 # ================================================================ the passes
 
-def _tiles(out_size):
-    """Tile rows and tile columns: 2x2 tiles covering the output (the last may overhang)."""
-    return -(-out_size[0] // 2), -(-out_size[1] // 2)
+def _layout(x_size, padding, dilation, out_size):
+    """Where the tiles lie: ``(ys, xs, bands, band, rows, cols)``.
+
+    ``ys``, ``xs``: the tiles' first rows and columns (tile ``t`` is
+    ``(ys[t // len(xs)], xs[t % len(xs)])``); ``bands``: ``(first, stop)`` of bands
+    of at most :data:`BAND_TILES` tiles, as equal as possible, ``band`` the largest;
+    ``rows``, ``cols``: the channels-last padded image's size, room for every tile's
+    window and at least x with its padding.
+    """
+    ys, xs = tile_origins(out_size[0], dilation[0]), tile_origins(out_size[1], dilation[1])
+    n_tiles = len(ys) * len(xs)
+    n_bands = -(-n_tiles // BAND_TILES)
+    bounds = [n_tiles * b // n_bands for b in range(n_bands + 1)]
+    bands = list(zip(bounds[:-1], bounds[1:], strict=True))
+    rows = max(ys.max() + 4 * dilation[0] + 1, x_size[0] + 2 * padding[0])
+    cols = max(xs.max() + 4 * dilation[1] + 1, x_size[1] + 2 * padding[1])
+    return ys, xs, bands, max(t1 - t0 for t0, t1 in bands), rows, cols
 
 
-def _bands(tile_rows, tile_cols, band_tiles):
-    """``(first tile row, tile rows)`` of each band of about ``band_tiles`` tiles."""
-    per_band = max(1, band_tiles // tile_cols)
-    for first in range(0, tile_rows, per_band):
-        yield first, min(per_band, tile_rows - first)
-
-
-def _mult_adds(n_images, c_out, c_in, tiles):
-    # the 16 products per tile: what the thread rule is told to expect
-    return n_images * 16 * c_out * c_in * tiles[0] * tiles[1]
-
-
-def forward(x, w, padding, out_size):
+def forward(x, w, padding, dilation, out_size):
     """``out`` (N, C_out, H_out, W_out): the convolution of ``x`` with the 3x3 ``w``."""
-    n_images, c_in, _, _ = x.shape
+    n_images, c_in = x.shape[:2]
     c_out = w.shape[0]
-    tiles = _tiles(out_size)
-    # U[4a + e] = (G g G^T)[a, e]. A compiled loop: written with np.tensordot it ran in
+    rate_h, rate_w = dilation
+    ys, xs, bands, band, rows, cols = _layout(x.shape[2:], padding, dilation, out_size)
+    # U[5a + e] = (G g G^T)[a, e]. A compiled loop: written with np.tensordot it ran in
     # OpenBLAS's own threads, which kept spinning after it and held our second thread back
-    # 1-3 ms (the whole call ran on one core, measured); NumPy's elementwise form took 2 ms
-    u = np.empty((16, c_out, c_in), dtype=x.dtype)
+    # 1-3 ms (the whole call ran on one core, measured)
+    u = np.empty((25, c_in, c_out), dtype=x.dtype)
     _weight_transform(np.ascontiguousarray(w), u)
     out = np.empty((n_images, c_out, *out_size), dtype=x.dtype)
-    per_band = max(1, BAND_TILES // tiles[1]) * tiles[1]
 
     def images(first, stop):
-        # room for every tile's 4x4 window (at least x with its padding); the border stays 0
-        x_pad = np.zeros((c_in, 2 * tiles[0] + 2, 2 * tiles[1] + 2), dtype=x.dtype)
-        centre = x_pad[:, padding[0]:padding[0] + x.shape[2], padding[1]:padding[1] + x.shape[3]]
-        v_buffer = np.empty(16 * c_in * per_band, dtype=x.dtype)
-        m_buffer = np.empty(16 * c_out * per_band, dtype=x.dtype)
-        rows = np.empty((4, 4, tiles[1]), dtype=x.dtype)
+        x_last = np.zeros((rows, cols, c_in), dtype=x.dtype)      # its border stays 0
+        out_last = np.empty((*out_size, c_out), dtype=x.dtype)
+        v_buffer = np.empty(25 * band * c_in, dtype=x.dtype)
+        m_buffer = np.empty(25 * band * c_out, dtype=x.dtype)
+        rows5 = np.empty((5, 5, max(c_in, c_out)), dtype=x.dtype)
         for n in range(first, stop):
-            centre[...] = x[n]
-            for row, n_rows in _bands(*tiles, BAND_TILES):
-                t = n_rows * tiles[1]
-                v = v_buffer[:16 * c_in * t].reshape(16, c_in, t)
-                m = m_buffer[:16 * c_out * t].reshape(16, c_out, t)
-                _input_transform(x_pad, row, n_rows, tiles[1], rows, v)
-                np.matmul(u, v, out=m)
-                _output_transform(m, row, n_rows, tiles[1], rows, out[n])
+            _to_channels_last(x[n], padding[0], padding[1], x_last)
+            for t0, t1 in bands:
+                v = v_buffer[:25 * (t1 - t0) * c_in].reshape(25, t1 - t0, c_in)
+                m = m_buffer[:25 * (t1 - t0) * c_out].reshape(25, t1 - t0, c_out)
+                _input_transform(x_last, ys, xs, rate_h, rate_w, t0, t1, rows5, v)
+                np.matmul(v, u, out=m)
+                _output_transform(m, ys, xs, rate_h, rate_w, t0, t1, rows5, out_last)
+            _to_channels_first(out_last, out[n])
 
     with single_threaded_blas():
-        parallel_for(images, n_images, work=_mult_adds(n_images, c_out, c_in, tiles))
+        # the 25 products per tile: what the thread rule is told to expect
+        parallel_for(images, n_images, work=n_images * 25 * c_in * c_out * len(ys) * len(xs))
     return out
 
 
-def backward_input(grad_out, w, x_shape, padding):
-    """``dx``: the forward pass of ``dout`` with ``w`` flipped and transposed, padded ``2 - p``."""
+def backward_input(grad_out, w, x_shape, padding, dilation):
+    """``dx``: the forward pass of ``dout`` with ``w`` flipped and transposed, padded ``2r - p``."""
     w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return forward(grad_out, w_flipped, (2 - padding[0], 2 - padding[1]), tuple(x_shape[2:]))
+    padding_t = tuple(2 * r - p for p, r in zip(padding, dilation, strict=True))
+    return forward(grad_out, w_flipped, padding_t, dilation, tuple(x_shape[2:]))
+
+
+def backward_weight(grad_out, x, w_shape, padding, dilation):
+    """``dw`` (shape ``w_shape``): ``dU = sum over tiles of V^T dM``, then ``G^T dU G``."""
+    n_images, c_in = x.shape[:2]
+    c_out = w_shape[0]
+    rate_h, rate_w = dilation
+    ys, xs, bands, band, rows, cols = _layout(x.shape[2:], padding, dilation,
+                                              grad_out.shape[2:])
+    # dW sums over the batch: every image's dU in its own slot (threads may not "+=" into
+    # one), summed at the end in a fixed order, so the numbers do not depend on the threads
+    du_per_image = np.empty((n_images, 25, c_in, c_out), dtype=x.dtype)
+
+    def images(first, stop):
+        x_last = np.zeros((rows, cols, c_in), dtype=x.dtype)
+        # dout with zeros beyond the map, where overhanging tiles read
+        dy_last = np.zeros((ys.max() + 2 * rate_h + 1, xs.max() + 2 * rate_w + 1, c_out),
+                           dtype=x.dtype)
+        v_buffer = np.empty(25 * band * c_in, dtype=x.dtype)
+        m_buffer = np.empty(25 * band * c_out, dtype=x.dtype)
+        product = np.empty((25, c_in, c_out), dtype=x.dtype)
+        rows5 = np.empty((5, 5, max(c_in, c_out)), dtype=x.dtype)
+        for n in range(first, stop):
+            _to_channels_last(x[n], padding[0], padding[1], x_last)
+            _to_channels_last(grad_out[n], 0, 0, dy_last)
+            for t0, t1 in bands:
+                v = v_buffer[:25 * (t1 - t0) * c_in].reshape(25, t1 - t0, c_in)
+                dm = m_buffer[:25 * (t1 - t0) * c_out].reshape(25, t1 - t0, c_out)
+                _input_transform(x_last, ys, xs, rate_h, rate_w, t0, t1, rows5, v)
+                _grad_output_transform(dy_last, ys, xs, rate_h, rate_w, t0, t1, rows5, dm)
+                if t0 == 0:
+                    np.matmul(v.transpose(0, 2, 1), dm, out=du_per_image[n])
+                else:
+                    np.matmul(v.transpose(0, 2, 1), dm, out=product)
+                    _add_into(du_per_image[n], product)
+
+    with single_threaded_blas():
+        parallel_for(images, n_images, work=n_images * 25 * c_in * c_out * len(ys) * len(xs))
+    dw = np.empty(w_shape, dtype=x.dtype)
+    _weight_transform_adjoint(du_per_image.sum(axis=0), dw)
+    return dw
