@@ -67,7 +67,7 @@ def _positive_int(value, name):
 
 def time_interleaved(contenders: Mapping[str, Callable[[], object]], *, blocks: int = 5,
                      calls: int | Mapping[str, int] = 10, warmup: int = 1, cold: bool = False,
-                     settle: float = 0.2, between_blocks: float = 0.0,
+                     settle: float = 0.2, between_blocks: float = 0.0, rewarm: float = 0.1,
                      clock: Callable[[], float] = time.perf_counter,
                      sleep: Callable[[float], None] = time.sleep) -> dict:
     """Time every contender in interleaved blocks; returns ``{name: Timing}``.
@@ -78,10 +78,15 @@ def time_interleaved(contenders: Mapping[str, Callable[[], object]], *, blocks: 
     names left out get 10). ``warmup`` untimed calls per contender come first.
     ``cold=True`` sleeps ``settle`` seconds before every timed call (the cold
     regime, see the module docstring). ``between_blocks`` seconds of pause before
-    each block, then one untimed call: the threads another library keeps spinning
-    after its own block (OpenBLAS's and OpenMP's spin for a while before they
-    sleep) stop taking a core from the next contender, and the calls inside the
-    block stay back to back. ``clock`` and ``sleep`` are there for tests.
+    each block, then untimed calls for ``rewarm`` seconds (at least one): the
+    threads another library keeps spinning after its own block (OpenBLAS's and
+    OpenMP's spin for a while before they sleep) stop taking a core from the next
+    contender, and the contender is back in its back-to-back state before its
+    timed calls. One untimed call is not enough for that: after a 0.2 s pause,
+    the Numba S2 convolution's blocks measured 4.2-5.0 ms after one untimed call
+    and 2.5-2.6 ms after 50 ms of them (a sleeping thread of the pool wakes slowly
+    for some tens of milliseconds after a long idle; PyTorch's threads spin between
+    calls and did not slow). ``clock`` and ``sleep`` are there for tests.
     """
     if not isinstance(contenders, Mapping) or not contenders:
         raise InputError("contenders must be a non-empty mapping of name -> function")
@@ -101,6 +106,8 @@ def time_interleaved(contenders: Mapping[str, Callable[[], object]], *, blocks: 
         raise InputError(f"settle must be > 0 seconds in the cold regime, got {settle!r}")
     if not between_blocks >= 0:
         raise InputError(f"between_blocks must be >= 0 seconds, got {between_blocks!r}")
+    if not rewarm >= 0:
+        raise InputError(f"rewarm must be >= 0 seconds, got {rewarm!r}")
 
     for function in contenders.values():
         for _ in range(warmup):
@@ -110,7 +117,10 @@ def time_interleaved(contenders: Mapping[str, Callable[[], object]], *, blocks: 
         for name, function in contenders.items():
             if between_blocks > 0:
                 sleep(between_blocks)
+                started = clock()
                 function()                       # untimed: wakes this contender's threads
+                while clock() - started < rewarm:
+                    function()
             block = []
             for _ in range(calls_of[name]):
                 if cold:

@@ -80,8 +80,8 @@ def test_cold_regime_sleeps_before_every_timed_call_and_says_so():
 
 
 def test_a_pause_and_an_untimed_call_open_each_block_when_asked():
-    # between_blocks: other libraries' spinning threads settle, then one untimed call, then
-    # the block's timed calls back to back (no pause between them)
+    # between_blocks: other libraries' spinning threads settle, then untimed calls for rewarm
+    # seconds (here one: each takes longer), then the block's timed calls back to back
     clock = FakeClock()
     contenders = {"a": clock.contender("a", [1.0] * 7), "b": clock.contender("b", [5.0] * 7)}
     result = time_interleaved(contenders, blocks=2, calls=2, warmup=1, between_blocks=0.3,
@@ -94,6 +94,16 @@ def test_a_pause_and_an_untimed_call_open_each_block_when_asked():
     assert result["a"].regime == BACK_TO_BACK
 
 
+def test_after_the_pause_untimed_calls_run_for_rewarm_seconds():
+    # calls of 0.04 s: three untimed ones reach 0.1 s after the pause, then the block
+    clock = FakeClock()
+    contenders = {"a": clock.contender("a", [0.04] * 12)}
+    time_interleaved(contenders, blocks=2, calls=2, warmup=0, between_blocks=0.3, rewarm=0.1,
+                     clock=clock, sleep=clock.sleep)
+    block = [("sleep", 0.3)] + [("call", "a")] * 3 + [("call", "a")] * 2
+    assert clock.log == block * 2
+
+
 @pytest.mark.parametrize("kwargs, error", [
     (dict(contenders={}), InputError),
     (dict(contenders={"a": 3}), InputTypeError),
@@ -103,6 +113,7 @@ def test_a_pause_and_an_untimed_call_open_each_block_when_asked():
     (dict(contenders={"a": lambda: None}, warmup=-1), InputError),
     (dict(contenders={"a": lambda: None}, cold=True, settle=0), InputError),
     (dict(contenders={"a": lambda: None}, between_blocks=-1), InputError),
+    (dict(contenders={"a": lambda: None}, rewarm=-1), InputError),
 ])
 def test_bad_arguments_are_named(kwargs, error):
     contenders = kwargs.pop("contenders")
