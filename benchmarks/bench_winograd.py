@@ -5,14 +5,14 @@
 
 The Numba conv2d computes a 3x3 convolution at stride 1 by Winograd's F(3x3,
 3x3) (``minideeplab/kernels/winograd.py``) when it has at least
-``winograd.MIN_CHANNELS`` channels in and out and Winograd's products are at most
-``winograd.MAX_PRODUCTS`` of the direct sum's (tiles that overhang the map waste
+``winograd.MIN_CHANNELS`` channels in and out and at least ``winograd.MIN_TILE_USE``
+of its tiles' outputs lie in the map (tiles that overhang the map waste
 products), the rest by im2col + GEMM. This prints what that rule buys: for
-batch 8, float32, 2 threads, C_in = C_out channels, 'same' padding, the forward
-pass and dX by each route, timed back to back and interleaved (the fastest
-block's median), as the ratio Winograd / im2col (< 1: Winograd is faster),
-beside the products' ratio. A ``*`` marks the convolutions the rule sends to
-Winograd.
+batch 8, float32, 2 threads, C_in = C_out channels, 'same' padding, stride 1,
+the forward pass and dX by each route, timed back to back and interleaved (the
+fastest block's median), as the ratio Winograd / im2col (< 1: Winograd is
+faster), beside the tiles' use. A ``*`` marks the convolutions the rule sends
+to Winograd.
 """
 
 from __future__ import annotations
@@ -37,15 +37,15 @@ from minideeplab.timing import time_interleaved  # noqa: E402
 def route(name):
     """conv.py with every 3x3 stride-1 conv sent to Winograd (its thresholds off), or
     with Winograd switched off ("im2col")."""
-    saved = winograd.applies, winograd.MIN_CHANNELS, winograd.MAX_PRODUCTS
+    saved = winograd.applies, winograd.MIN_CHANNELS, winograd.MIN_TILE_USE
     if name == "im2col":
         winograd.applies = lambda *args: False
     else:
-        winograd.MIN_CHANNELS, winograd.MAX_PRODUCTS = 1, float("inf")
+        winograd.MIN_CHANNELS, winograd.MIN_TILE_USE = 1, 0.0
     try:
         yield
     finally:
-        winograd.applies, winograd.MIN_CHANNELS, winograd.MAX_PRODUCTS = saved
+        winograd.applies, winograd.MIN_CHANNELS, winograd.MIN_TILE_USE = saved
 
 
 def passes(channels, size, rate, batch=8):
@@ -61,8 +61,8 @@ def passes(channels, size, rate, batch=8):
 
 
 def measure(channels_list, sizes, rates, blocks, calls, log=print):
-    """``[(channels, size, rate, products, takes, forward ratio, dX ratio)]``: the times'
-    ratios are Winograd / im2col, ``products`` Winograd's multiplications / the direct sum's."""
+    """``[(channels, size, rate, use, takes, forward ratio, dX ratio)]``: the times' ratios
+    are Winograd / im2col, ``use`` the share of the tiles' outputs that lie in the map."""
     rows = []
     for rate in rates:
         for size in sizes:
@@ -81,22 +81,22 @@ def measure(channels_list, sizes, rates, blocks, calls, log=print):
                     ratios.append(timing["winograd"].seconds / timing["im2col"].seconds)
                 takes = winograd.applies((channels, channels, 3, 3), (1, 1), (rate, rate),
                                          (rate, rate), 1, (size, size))
-                products = winograd.products_ratio((size, size), (rate, rate))
-                rows.append((channels, size, rate, products, takes, *ratios))
+                use = winograd.tile_use((size, size), (rate, rate))
+                rows.append((channels, size, rate, use, takes, *ratios))
                 log(f"  channels {channels}, {size}x{size}, rate {rate}: "
                     f"{ratios[0]:.2f}x, {ratios[1]:.2f}x")
     return rows
 
 
 def format_rows(rows):
-    lines = ["rate  size  products  channels  forward  dX       (products: Winograd's / the "
-             "direct sum's;",
+    lines = ["rate  size  tile use  channels  forward  dX       (tile use: the share of the "
+             "tiles' outputs in the map;",
              "                                                 times: Winograd / im2col; "
              "* = the rule takes Winograd)",
              "-" * 96]
-    for channels, size, rate, products, takes, fwd, dx in rows:
+    for channels, size, rate, use, takes, fwd, dx in rows:
         mark = "*" if takes else " "
-        lines.append(f"{rate:>4}  {size:>4}  {products:8.2f}  {channels:>8}  {fwd:6.2f}x "
+        lines.append(f"{rate:>4}  {size:>4}  {use:8.2f}  {channels:>8}  {fwd:6.2f}x "
                      f"{dx:6.2f}x {mark}")
     return "\n".join(lines)
 
@@ -123,8 +123,8 @@ def main(argv=None) -> int:
         rows = measure(args.channels, args.sizes, args.rates, args.blocks, args.calls,
                        log=lambda m: print(m, file=sys.stderr, flush=True))
     print(f"Winograd F(3x3, 3x3) against im2col: batch 8, float32, 2 threads, back to back; "
-          f"the rule: >= {winograd.MIN_CHANNELS} channels in and out, products <= "
-          f"{winograd.MAX_PRODUCTS} of the direct sum's\n")
+          f"the rule: >= {winograd.MIN_CHANNELS} channels in and out, tile use >= "
+          f"{winograd.MIN_TILE_USE}\n")
     print(format_rows(rows))
     return 0
 

@@ -3,11 +3,11 @@
 * the 1-D identity of the module docstring (5 products for 3 outputs) on random numbers;
 * where the tiles lie: hand-worked cases, and every output in exactly one tile;
 * on random geometries (sizes odd and even, rates 1-3 and padding 0-2r in h and w
-  independently) out, dX and dW equal the NumPy reference in float64 to 1e-10,
-  with the route checked to be taken by all three (its size thresholds switched off, so that
-  tiny shapes use it);
-* gradient checks through the route, dense and atrous; float32 at sizes that take
-  it by default;
+  independently) out, dX and dW equal the NumPy reference in float64 to 1e-10, with
+  the route checked to be taken by all three passes (its thresholds switched off, so
+  that tiny shapes use it);
+* gradient checks through the route, dense and atrous; float32 at sizes that take it
+  by default;
 * which convolutions take it; PyTorch, when installed, agrees.
 """
 
@@ -47,7 +47,7 @@ def _count_calls(monkeypatch):
 def every_size(monkeypatch):
     """Let every 3x3 stride-1 conv take the route, however small; record its passes."""
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
-    monkeypatch.setattr(winograd, "MAX_PRODUCTS", np.inf)
+    monkeypatch.setattr(winograd, "MIN_TILE_USE", 0.0)
     return _count_calls(monkeypatch)
 
 
@@ -87,7 +87,7 @@ def _every_tap_reads_x(size, padding, rate):
     """Whether each of the 3 taps reads x for some output (else conv.py drops the taps
     that read only padding, and the kernel is no longer 3x3) and the output is >= 1."""
     n_out = size + 2 * padding - 2 * rate
-    return n_out >= 1 and all(max(0, padding - k * rate) < min(n_out, size + padding - k * rate)
+    return n_out >= 1 and all(any(0 <= i + k * rate - padding < size for i in range(n_out))
                               for k in range(3))
 
 
@@ -116,15 +116,16 @@ def test_route_equals_numpy_on_random_geometries(every_size, monkeypatch, geomet
     rng = np.random.default_rng(seed)
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal(w_shape)
-    expected = conv_both_ways("numpy", x, w, padding=padding, dilation=dilation)
+    kwargs = dict(padding=padding, dilation=dilation)
+    expected = conv_both_ways("numpy", x, w, **kwargs)
     every_size.clear()
-    actual = conv_both_ways("numba", x, w, padding=padding, dilation=dilation)
+    actual = conv_both_ways("numba", x, w, **kwargs)
     assert sorted(every_size) == ["dW", "forward", "forward"], \
         "forward, dX and dW should all take the Winograd route"
     for name, a, e in zip(("out", "dx", "dw"), actual[:3], expected[:3], strict=True):
         assert a.shape == e.shape, name
         assert_same_numbers(a, e, f"{name} differs for x {x_shape}, w {w_shape}, "
-                                  f"padding {padding}, dilation {dilation}")
+                                  f"{kwargs}")
 
 
 @pytest.mark.parametrize("x_shape, padding, dilation", [
@@ -161,32 +162,46 @@ def test_float32_at_a_size_that_takes_the_route_by_default(monkeypatch, size, ra
 @pytest.mark.parametrize("w_shape, stride, padding, dilation, groups, out_size, takes", [
     ((64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, (64, 64), True),
     ((64, 64, 3, 3), (1, 1), (0, 2), (1, 1), 1, (62, 66), True),
-    ((64, 64, 3, 3), (2, 2), (1, 1), (1, 1), 1, (32, 32), False),     # strided
     ((64, 64, 3, 3), (1, 1), (6, 6), (6, 6), 1, (32, 32), True),      # atrous
+    ((64, 64, 3, 3), (2, 2), (1, 1), (1, 1), 1, (32, 32), False),     # strided
     ((64, 64, 3, 3), (1, 1), (13, 6), (6, 6), 1, (34, 32), False),    # dX padding 2r-p < 0
     ((64, 32, 3, 3), (1, 1), (1, 1), (1, 1), 2, (64, 64), False),     # grouped
     ((64, 64, 5, 5), (1, 1), (2, 2), (1, 1), 1, (64, 64), False),     # 5x5
     ((64, 64, 3, 3), (1, 1), (3, 3), (1, 1), 1, (68, 68), False),     # dX padding < 0
     ((64, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, (64, 64), False),      # few channels in
     ((8, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, (64, 64), False),      # few channels out
-    ((64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, (16, 64), True),      # products 0.36
-    ((64, 64, 3, 3), (1, 1), (6, 6), (6, 6), 1, (24, 24), False),     # products 0.69
-    ((64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, (4, 4), False),       # products 0.69
+    ((64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, (16, 64), True),      # tile use 0.97
+    ((64, 64, 3, 3), (1, 1), (6, 6), (6, 6), 1, (24, 24), False),     # tile use 0.44
+    ((64, 64, 3, 3), (1, 1), (1, 1), (1, 1), 1, (4, 4), False),       # tile use 0.44
 ])
 def test_which_convolutions_take_the_route(w_shape, stride, padding, dilation, groups,
                                            out_size, takes):
     assert winograd.applies(w_shape, stride, padding, dilation, groups, out_size) is takes
 
 
-def test_matches_torch(every_size):
+@pytest.mark.parametrize("out_size, dilation, share", [
+    ((9, 9), (1, 1), 1.0),                   # 3 x 3 tiles, every output inside
+    ((4, 4), (1, 1), 16 / 36),               # 2 x 2 tiles for 4 x 4 outputs
+    ((32, 32), (6, 6), 1024 / 1296),         # 12 x 12 tiles on the dilated grid
+    ((24, 24), (6, 6), 576 / 1296),          # 4 outputs per phase in 2 tiles of 3
+])
+def test_tile_use_by_hand(out_size, dilation, share):
+    assert winograd.tile_use(out_size, dilation) == pytest.approx(share)
+
+
+@pytest.mark.parametrize("padding, dilation", [(1, 1), ((3, 1), (2, 1))])
+def test_matches_torch(every_size, padding, dilation):
+    """Dense and atrous, against PyTorch (float64); the fixture lets these tiny shapes take
+    the route."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 3, 11, 8))
     w = rng.standard_normal((5, 3, 3, 3))
-    out, dx, dw, _ = conv_both_ways("numba", x, w, padding=(3, 1), dilation=(2, 1))
+    kwargs = dict(padding=padding, dilation=dilation)
+    out, dx, dw, _ = conv_both_ways("numba", x, w, **kwargs)
     x_t = torch.tensor(x, requires_grad=True)
     w_t = torch.tensor(w, requires_grad=True)
-    out_t = torch.nn.functional.conv2d(x_t, w_t, padding=(3, 1), dilation=(2, 1))
+    out_t = torch.nn.functional.conv2d(x_t, w_t, **kwargs)
     out_t.backward(torch.tensor(np.random.default_rng(1).standard_normal(out.shape)))
     for name, mine, theirs in (("out", out, out_t), ("dx", dx, x_t.grad), ("dw", dw, w_t.grad)):
         assert_same_numbers(mine, theirs.detach().numpy(), name)

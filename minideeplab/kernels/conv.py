@@ -22,8 +22,8 @@ faster; they live in :mod:`minideeplab.kernels.depthwise`.
 **Pointwise** (1x1, stride 1, no padding). ``out[n] = W @ x[n]`` with ``x[n]``
 read as a ``(C_in, H*W)`` matrix: one BLAS GEMM per image, no copy at all.
 
-**3x3 at stride 1, dense or atrous** (no groups, enough channels and a large
-enough output, see ``winograd.applies``): forward and dX by *Winograd's*
+**3x3 at stride 1, dense or atrous** (no groups, enough channels, tiles that
+fit the output, see ``winograd.applies``): forward and dX by *Winograd's*
 F(3x3, 3x3), 25 products per 3x3 tile of outputs instead of 81, and dW by
 the same tiles, in :mod:`minideeplab.kernels.winograd`.
 
