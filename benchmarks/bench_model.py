@@ -14,9 +14,9 @@ The PyTorch contender is ``to_torch(model)``: the identical architecture with
 minideeplab's weights, and torch's SGD with the same settings. Before timing,
 the script **checks** that the two give the same loss from the same weights
 (float32 tolerance; dropout off for the check, since the two libraries draw
-different masks) and stops with an error if they do not. Torch skips the
-input gradient (nothing asks for it) while minideeplab's hand-written
-backward computes it anyway: that is part of its cost.
+different masks) and stops with an error if they do not. Neither computes
+the image's gradient (nothing asks for it: ``model.backward(...,
+input_grad=False)``, as ``train()`` calls it).
 
 Timing is back to back, as training runs (:mod:`minideeplab.timing`): a
 warm-up, then blocks of ``--calls`` steps of one contender, interleaved, the
@@ -80,7 +80,7 @@ def training_step(model, optimizer, images, masks):
     """One step of minideeplab training: forward, loss, backward, update."""
     logits = model(images)
     _, cache = F.softmax_cross_entropy_forward(logits, masks)
-    model.backward(F.softmax_cross_entropy_backward(1.0, cache))
+    model.backward(F.softmax_cross_entropy_backward(1.0, cache), input_grad=False)
     optimizer.step()
     optimizer.zero_grad()
 

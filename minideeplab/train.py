@@ -6,7 +6,8 @@ One step is exactly what a reader would write by hand::
 
     logits = model(images)                                   # forward
     loss, cache = F.softmax_cross_entropy_forward(logits, masks)
-    model.backward(F.softmax_cross_entropy_backward(1.0, cache))   # backward
+    model.backward(F.softmax_cross_entropy_backward(1.0, cache),   # backward (the image's
+                   input_grad=False)                               # gradient: not needed)
     optimizer.step(); optimizer.zero_grad()                  # update
 
 :func:`train` adds what makes a run trustworthy: a fixed seed (same seed, same
@@ -327,7 +328,8 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
                 if not math.isfinite(loss):
                     raise TrainingDiverged(diverged_message(loss, step + 1, checkpoint_path,
                                                             saved_step, config.checkpoint_every))
-                model.backward(F.softmax_cross_entropy_backward(1.0, loss_cache))
+                # (the image's gradient is not needed: input_grad=False skips it)
+                model.backward(F.softmax_cross_entropy_backward(1.0, loss_cache), input_grad=False)
                 optimizer.step()
                 optimizer.zero_grad()
                 history["step"].append(step + 1)

@@ -52,6 +52,20 @@ def test_no_bias_gives_db_none():
     assert F.conv2d_backward(np.ones((1, 1, 1, 1)), cache)[2] is None
 
 
+def test_without_the_input_gradient_dw_and_db_are_the_same(backend):
+    # input_grad=False (the first layer in training): dx is not computed, dw and db unchanged
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 3)), np.ones(4)
+    with mdl.use_backend(backend):
+        out, cache = F.conv2d_forward(x, w, b, stride=2, padding=1)
+        dout = rng.standard_normal(out.shape)
+        dx, dw, db = F.conv2d_backward(dout, cache)
+        no_dx, dw_only, db_only = F.conv2d_backward(dout, cache, input_grad=False)
+    assert dx.shape == x.shape and no_dx is None
+    np.testing.assert_array_equal(dw_only, dw)
+    np.testing.assert_array_equal(db_only, db)
+
+
 def test_dilated_conv_of_a_ramp_by_eye(backend):
     # x[i, j] = j (a ramp left to right). A 3x3 kernel of ones at rate 2 adds the
     # columns j-2, j, j+2 three times each: 3 * (3j) = 9j in the interior.

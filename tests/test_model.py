@@ -74,6 +74,43 @@ def test_model_backward_fills_every_gradient():
                if not name.endswith("bias") or "classifier" in name)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_backward_without_the_image_gradient_gives_the_same_grads(backend):
+    # what train() calls: the stem's conv skips dL/d(image); every parameter's grad is the same
+    if backend == "numba" and not mdl.backend.numba_available():
+        pytest.skip("numba is not installed")
+    model = DeepLabV3Plus(3, **TINY).astype(np.float64)
+    x, grad = _image((2, 3, 16, 16)), _image((2, 3, 16, 16), 2)
+    grads = {}
+    with mdl.use_backend(backend):
+        for input_grad in (True, False):
+            model.zero_grad()
+            model(x)
+            returned = model.backward(grad, input_grad=input_grad)
+            assert (returned is None) is (not input_grad)
+            grads[input_grad] = [p.grad.copy() for p in model.parameters()]
+    for with_dx, without in zip(grads[True], grads[False], strict=True):
+        np.testing.assert_array_equal(with_dx, without)
+
+
+def test_a_learners_conv_backward_still_runs_for_the_first_layer():
+    # mdl.use_implementation: every Conv2d's backward runs the learner's function, the stem's
+    # too (its dx is dropped)
+    from minideeplab.functional.conv import conv2d_backward as library_conv2d_backward
+    model = DeepLabV3Plus(3, **TINY).astype(np.float64)
+    x = _image((2, 3, 16, 16))
+    calls = []
+
+    def mine(dout, cache):
+        calls.append(cache.x.shape)
+        return library_conv2d_backward(dout, cache)
+
+    model(x)
+    with mdl.use_implementation(conv2d_backward=mine):
+        assert model.backward(_image((2, 3, 16, 16), 2), input_grad=False) is None
+    assert x.shape in calls, "the stem's conv (whose input is the image) did not run it"
+
+
 def test_backends_agree_on_the_whole_model():
     model = DeepLabV3Plus(5, dropout=0.0).astype(np.float64)
     x = _image((2, 3, 32, 32))

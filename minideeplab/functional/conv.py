@@ -393,11 +393,12 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     return out, cache
 
 
-def conv2d_backward(dout, cache: Conv2dCache):
+def conv2d_backward(dout, cache: Conv2dCache, input_grad=True):
     """Gradients ``(dx, dw, db)`` of the loss given ``dout`` = dL/d(out).
 
     ``dx`` has x's shape, ``dw`` w's shape and ``db`` is (C_out,) or None when
-    the forward pass had no bias.
+    the forward pass had no bias. ``input_grad=False`` skips ``dx`` (None in its
+    place): the first layer of a network in training, whose input is the data.
     """
     check_grad(dout, cache.out_shape, cache.w.dtype)
     dout = np.ascontiguousarray(dout)
@@ -405,6 +406,12 @@ def conv2d_backward(dout, cache: Conv2dCache):
     backward_input = hot_loop("conv", "backward_input", _backward_input_numpy)
     geometry = (cache.stride, cache.padding, cache.dilation, cache.groups)
     dw = backward_weight(dout, cache.x, cache.w.shape, *geometry)
-    dx = backward_input(dout, np.ascontiguousarray(cache.w), cache.x.shape, *geometry)
+    dx = backward_input(dout, np.ascontiguousarray(cache.w), cache.x.shape, *geometry) \
+        if input_grad else None
     db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw, db
+
+
+# nn.Conv2d asks for input_grad=False only from a function that says it takes it (a
+# learner's conv2d_backward, swapped in by mdl.use_implementation, takes (dout, cache))
+conv2d_backward.can_skip_input_grad = True

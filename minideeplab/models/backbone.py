@@ -67,7 +67,8 @@ class Backbone(Module):
     ``forward(x)`` returns ``(features, low_level)``: the final features at
     ``output_stride`` and the stride-4 features of stage 0 for the decoder.
     ``backward(grad_features, grad_low_level)`` returns the input gradient.
-    ``grad_low_level`` may be None (DeepLabV3 without decoder).
+    ``grad_low_level`` may be None (DeepLabV3 without decoder); ``input_grad=False``
+    skips the input gradient (None; the stem's conv computes its dW and db only).
     """
 
     def __init__(self, in_channels=3, stem_channels=16, widths=(24, 48, 96, 128),
@@ -118,7 +119,7 @@ class Backbone(Module):
             x = stage(x)
         return x, low_level
 
-    def backward(self, grad_features, grad_low_level=None):
+    def backward(self, grad_features, grad_low_level=None, input_grad=True):
         grad = grad_features
         for stage in reversed(list(self.stages)[1:]):
             grad = stage.backward(grad)
@@ -126,4 +127,4 @@ class Backbone(Module):
             # stage 0's output fed both stage 1 and the decoder: the gradients add
             grad = grad + grad_low_level
         grad = self.stages[0].backward(grad)
-        return self.stem.backward(grad)
+        return self.stem.backward(grad, input_grad=input_grad)

@@ -97,7 +97,9 @@ class DeepLabV3Plus(Module):
         multi_grid: unit rates for the last backbone stage, e.g. (1, 2).
         seed: seeds the weight initialisation and dropout.
 
-    ``model.backward(dlogits)`` returns dL/d(image) and fills every parameter's grad.
+    ``model.backward(dlogits)`` returns dL/d(image) and fills every parameter's grad;
+    ``model.backward(dlogits, input_grad=False)`` (what ``train()`` calls) fills the
+    grads only: the image's gradient, which training never uses, is not computed.
     """
 
     def __init__(self, num_classes, **options):
@@ -135,14 +137,14 @@ class DeepLabV3Plus(Module):
             logits = self.classifier(encoded)
         return self.upsample(logits, size=x.shape[2:])
 
-    def backward(self, grad_logits):
+    def backward(self, grad_logits, input_grad=True):
         grad = self.upsample.backward(grad_logits)
         if self.decoder is not None:
             grad_encoded, grad_low_level = self.decoder.backward(grad)
         else:
             grad_encoded, grad_low_level = self.classifier.backward(grad), None
         grad_features = self.aspp.backward(grad_encoded)
-        return self.backbone.backward(grad_features, grad_low_level)
+        return self.backbone.backward(grad_features, grad_low_level, input_grad=input_grad)
 
     def layer_specs(self):
         """The model's layers in data-flow order, as :mod:`minideeplab.geometry` specs.

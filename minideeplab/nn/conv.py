@@ -57,12 +57,20 @@ class Conv2d(Module):
         self._save_for_backward(cache)
         return out
 
-    def backward(self, grad_out):
-        dx, dw, db = F.conv2d_backward(grad_out, self._pop_cache())
+    def backward(self, grad_out, input_grad=True):
+        """Fill the parameters' grads; return dL/dx (``input_grad=False``: None, and dL/dx
+        is not computed, as for the first layer in training, whose input is the data)."""
+        cache = self._pop_cache()
+        if input_grad or not getattr(F.conv2d_backward, "can_skip_input_grad", False):
+            # (a learner's conv2d_backward, mdl.use_implementation: it takes (dout, cache)
+            # and computes all three)
+            dx, dw, db = F.conv2d_backward(grad_out, cache)
+        else:
+            dx, dw, db = F.conv2d_backward(grad_out, cache, input_grad=False)
         self.weight.grad += dw
         if self.bias is not None:
             self.bias.grad += db
-        return dx
+        return dx if input_grad else None
 
     def extra_repr(self):
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"

@@ -295,7 +295,12 @@ class Sequential(ModuleList):
             x = module(x)
         return x
 
-    def backward(self, grad_out):
-        for module in reversed(list(self)):
+    def backward(self, grad_out, input_grad=True):
+        """``input_grad=False`` is handed to the first module (whose input is the data, in
+        training): it must accept it, as Conv2d does."""
+        modules = list(self)
+        for module in reversed(modules[1:]):
             grad_out = module.backward(grad_out)
-        return grad_out
+        if not input_grad:
+            return modules[0].backward(grad_out, input_grad=False)
+        return modules[0].backward(grad_out)
