@@ -56,7 +56,9 @@ conv is again a stride-1 conv, at the same rate), so it takes this route too.
 ``M[a, e] = V[a, e] @ U[a, e]``: each tile's ``dM = A dY A^T`` (its 3x3 of
 dout made 5x5), ``dU[a, e] = V[a, e]^T @ dM[a, e]`` summed over the tiles and
 the images (again 25 matrix products, now over the tiles), and
-``dW = G^T dU G`` for every (output, input) channel pair.
+``dW = G^T dU G`` for every (output, input) channel pair. Against im2col's dW
+(2 threads, 64 channels, measured): 9.7 against 16.6 ms on a 64x64 map, 3.9
+against 4.6 ms at rate 6 on 32x32.
 
 **Layout: channels last.** Each image is copied once into a zeroed buffer of
 shape (rows, columns, channels) with its padding around it, so a tile's 25
@@ -66,6 +68,13 @@ the tiles lie (dense or atrous, at the map's edge or not). The tiles of an
 image are taken in bands of at most :data:`BAND_TILES`, so that V and M stay in the
 core's cache; the products land in a channels-last output image that is
 copied back to (channels, rows, columns) at the end.
+
+**Not here: stride 2.** A stride-2 3x3 conv can be cut the same way (its outer
+taps read the even pixels, a 2-tap filter Winograd's F(3, 2) computes in 4
+products for 3 outputs; its centre tap the odd ones: 49 products per 3x3 tile
+instead of 81). Measured on a 32 -> 64 channel conv of 128x128 maps, it took
+17.4 against im2col's 20.0 ms on one thread but was no faster on two (its 49 x
+(C_in + C_out) values per tile leave the cache), so strided convs stay on im2col.
 """
 
 from __future__ import annotations
