@@ -142,20 +142,25 @@ def tile_origins(n_out, rate):
 def _to_channels_last(x, pad_h, pad_w, x_last):
     """``x_last[pad_h + y, pad_w + x, c] = x[c, y, x]`` (the rest of x_last untouched).
 
-    Row by row: one row of x_last (every channel of a row of pixels) stays in the
-    core's first-level cache while the channels' rows are read into it (measured
-    against eight channels at a time over the whole image: 0.39 against 0.48 ms for a
-    32x128x128 image, 0.045 against 0.05 for 64x32x32)."""
+    Eight channels at a time: x arrives from memory (not from the cache), and eight
+    channels' rows are as many streams as the core's prefetcher follows, while the writes
+    fill each pixel's cache line of 8-16 channels. Measured inside the passes (2 threads,
+    64 channels): S2's dW 2.6 ms against 2.9 with every channel of a row at a time, a 64x64
+    map's forward 6.7 against 7.3, its dW 7.4 against 8.4.
+    """
     c_in, height, width = x.shape
-    for y in range(height):
-        for c in range(c_in):
-            for col in range(width):
-                x_last[pad_h + y, pad_w + col, c] = x[c, y, col]
+    for c0 in range(0, c_in, 8):
+        for y in range(height):
+            for c in range(c0, min(c_in, c0 + 8)):
+                for col in range(width):
+                    x_last[pad_h + y, pad_w + col, c] = x[c, y, col]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _to_channels_first(out_last, out):
-    """``out[k, y, x] = out_last[y, x, k]``, row by row as :func:`_to_channels_last`."""
+    """``out[k, y, x] = out_last[y, x, k]``, row by row (out_last, just written, is in the
+    cache: 0.02 against 0.04 ms for a 32x32 map of 64 channels, channel by channel over
+    the whole map)."""
     height, width, c_out = out_last.shape
     for y in range(height):
         for k in range(c_out):
