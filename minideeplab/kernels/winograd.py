@@ -333,24 +333,33 @@ def _add_into(total, part):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _weight_transform_adjoint(du, dw):
-    """``dw[k, c] = G^T dU G`` with ``dU[a, e] = du[5a + e, c, k]``, in float64.
+def _weight_transform_adjoint(du_per_image, dw):
+    """``dw[k, c] = G^T dU G`` with ``dU[a, e]`` the sum over the images ``n`` (in order) of
+    ``du_per_image[n, 5a + e, c, k]``; in float64, vectors over the output channels ``k``.
 
     ``G^T`` makes 5 values 3: ``[u0/2 - u1/2 - u2/6 + u3/6, -u1/2 + u2/6 + u3/3,
     -u1/2 - u2/6 + 2 u3/3 + u4]``, along each row of dU, then down the columns.
     """
-    c_in, c_out = du.shape[1], du.shape[2]
-    rows = np.empty((5, 3))
+    n_images, _, c_in, c_out = du_per_image.shape
+    du = np.empty((25, c_out))
+    rows = np.empty((5, 3, c_out))
     for c in range(c_in):
-        for k in range(c_out):
-            for a in range(5):
-                u0, u1, u2, u3, u4 = (du[5 * a, c, k], du[5 * a + 1, c, k], du[5 * a + 2, c, k],
-                                      du[5 * a + 3, c, k], du[5 * a + 4, c, k])
-                rows[a, 0] = u0 / 2 - u1 / 2 - u2 / 6 + u3 / 6
-                rows[a, 1] = -u1 / 2 + u2 / 6 + u3 / 3
-                rows[a, 2] = -u1 / 2 - u2 / 6 + 2 * u3 / 3 + u4
-            for j in range(3):
-                u0, u1, u2, u3, u4 = rows[0, j], rows[1, j], rows[2, j], rows[3, j], rows[4, j]
+        du[:] = 0.0
+        for p in range(25):
+            for n in range(n_images):
+                for k in range(c_out):
+                    du[p, k] += du_per_image[n, p, c, k]
+        for a in range(5):
+            for k in range(c_out):
+                u0, u1, u2, u3, u4 = (du[5 * a, k], du[5 * a + 1, k], du[5 * a + 2, k],
+                                      du[5 * a + 3, k], du[5 * a + 4, k])
+                rows[a, 0, k] = u0 / 2 - u1 / 2 - u2 / 6 + u3 / 6
+                rows[a, 1, k] = -u1 / 2 + u2 / 6 + u3 / 3
+                rows[a, 2, k] = -u1 / 2 - u2 / 6 + 2 * u3 / 3 + u4
+        for j in range(3):
+            for k in range(c_out):
+                u0, u1, u2, u3, u4 = (rows[0, j, k], rows[1, j, k], rows[2, j, k],
+                                      rows[3, j, k], rows[4, j, k])
                 dw[k, c, 0, j] = u0 / 2 - u1 / 2 - u2 / 6 + u3 / 6
                 dw[k, c, 1, j] = -u1 / 2 + u2 / 6 + u3 / 3
                 dw[k, c, 2, j] = -u1 / 2 - u2 / 6 + 2 * u3 / 3 + u4
@@ -456,5 +465,5 @@ def backward_weight(grad_out, x, w_shape, padding, dilation):
     with single_threaded_blas():
         parallel_for(images, n_images, work=n_images * 25 * c_in * c_out * len(ys) * len(xs))
     dw = np.empty(w_shape, dtype=x.dtype)
-    _weight_transform_adjoint(du_per_image.sum(axis=0), dw)
+    _weight_transform_adjoint(du_per_image, dw)
     return dw
