@@ -81,6 +81,22 @@ def test_sequential_gradcheck():
     assert max(errors.values()) < 1e-6, errors
 
 
+def test_sequential_hands_input_grad_false_to_its_first_module_only():
+    # the first layer of a network in training: its input is the data, no gradient needed
+    stack = _stack().astype(np.float64)
+    x = np.random.default_rng(0).standard_normal((2, 2, 5, 5))
+    grads = {}
+    for input_grad in (True, False):
+        stack.zero_grad()
+        out = stack(x)
+        returned = stack.backward(np.ones_like(out), input_grad=input_grad)
+        assert (returned is None) is (not input_grad)
+        grads[input_grad] = [p.grad.copy() for p in stack.parameters()]
+    for with_dx, without in zip(grads[True], grads[False], strict=True):
+        np.testing.assert_array_equal(with_dx, without)
+    assert nn.Sequential([]).backward(np.ones(3)).shape == (3,)      # empty: the identity
+
+
 def test_same_seed_same_weights():
     a = nn.Conv2d(3, 4, 3, rng=np.random.default_rng(7))
     b = nn.Conv2d(3, 4, 3, rng=np.random.default_rng(7))

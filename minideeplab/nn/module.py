@@ -299,6 +299,8 @@ class Sequential(ModuleList):
         """``input_grad=False`` is handed to the first module (whose input is the data, in
         training): it must accept it, as Conv2d does."""
         modules = list(self)
+        if not modules:                          # the identity
+            return grad_out if input_grad else None
         for module in reversed(modules[1:]):
             grad_out = module.backward(grad_out)
         if not input_grad:
