@@ -122,3 +122,24 @@ def test_targets_table_says_which_targets_were_met(bench_modules):
                and not line.endswith("NOT met") for line in lines.values())
     assert any("numpy/torch" in line and "2.00x" in line and not line.endswith("NOT met")
                for line in lines.values())
+
+
+@needs_numba
+def test_winograd_grid_compares_both_routes_and_restores_the_rule(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_winograd
+
+    from minideeplab.kernels import winograd
+
+    rule = winograd.applies, winograd.MIN_CHANNELS, winograd.MIN_TILE_USE
+    # 8x8 at rate 8 is skipped: its outer taps would read only padding
+    rows = bench_winograd.measure([16], [8], [1, 8], blocks=1, calls=1, log=lambda m: None)
+    assert (winograd.applies, winograd.MIN_CHANNELS, winograd.MIN_TILE_USE) == rule
+    assert len(rows) == 1
+    channels, size, rate, use, takes, forward, dx = rows[0]
+    assert (channels, size, rate, takes) == (16, 8, 1, True) and use == pytest.approx(64 / 81)
+    assert forward > 0 and dx > 0
+    table = bench_winograd.format_rows(rows)
+    assert "tile use" in table and table.rstrip().endswith("*")
+    with pytest.raises(SystemExit):
+        bench_winograd.main(["--rates", "0"])

@@ -386,6 +386,11 @@ def _layout(x_size, padding, dilation, out_size):
     return ys, xs, bands, max(t1 - t0 for t0, t1 in bands), rows, cols
 
 
+def _band_view(buffer, first, stop, channels):
+    """A band's 25 matrices (tiles, channels), as a C-contiguous view of ``buffer``."""
+    return buffer[:25 * (stop - first) * channels].reshape(25, stop - first, channels)
+
+
 def forward(x, w, padding, dilation, out_size):
     """``out`` (N, C_out, H_out, W_out): the convolution of ``x`` with the 3x3 ``w``."""
     n_images, c_in = x.shape[:2]
@@ -408,8 +413,7 @@ def forward(x, w, padding, dilation, out_size):
         for n in range(first, stop):
             _to_channels_last(x[n], padding[0], padding[1], x_last)
             for t0, t1 in bands:
-                v = v_buffer[:25 * (t1 - t0) * c_in].reshape(25, t1 - t0, c_in)
-                m = m_buffer[:25 * (t1 - t0) * c_out].reshape(25, t1 - t0, c_out)
+                v, m = _band_view(v_buffer, t0, t1, c_in), _band_view(m_buffer, t0, t1, c_out)
                 _input_transform(x_last, ys, xs, rate_h, rate_w, t0, t1, rows5, v)
                 np.matmul(v, u, out=m)
                 _output_transform(m, ys, xs, rate_h, rate_w, t0, t1, rows5, out_last)
@@ -452,8 +456,7 @@ def backward_weight(grad_out, x, w_shape, padding, dilation):
             _to_channels_last(x[n], padding[0], padding[1], x_last)
             _to_channels_last(grad_out[n], 0, 0, dy_last)
             for t0, t1 in bands:
-                v = v_buffer[:25 * (t1 - t0) * c_in].reshape(25, t1 - t0, c_in)
-                dm = m_buffer[:25 * (t1 - t0) * c_out].reshape(25, t1 - t0, c_out)
+                v, dm = _band_view(v_buffer, t0, t1, c_in), _band_view(m_buffer, t0, t1, c_out)
                 _input_transform(x_last, ys, xs, rate_h, rate_w, t0, t1, rows5, v)
                 _grad_output_transform(dy_last, ys, xs, rate_h, rate_w, t0, t1, rows5, dm)
                 if t0 == 0:
