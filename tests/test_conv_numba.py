@@ -258,8 +258,9 @@ def test_columns_from_phase_planes_equal_im2col(kernel, stride, padding, dilatio
 ])
 @pytest.mark.parametrize("multiplier", [1, 2])
 def test_depthwise_3x3_route_gives_the_reference_numbers(stride, padding, dilation, multiplier):
-    # 3x3 depthwise kernels take a route of their own (nine taps in one pass; dX gathered
-    # per pixel): the same numbers as the NumPy reference, on maps smaller than the rate
+    # 3x3 depthwise kernels take a route of their own (nine taps in one pass; dX by the same
+    # loops on the spread dout, flipped kernel): the same numbers as the NumPy reference,
+    # on maps smaller than the rate
     rng = np.random.default_rng(11)
     for x_shape in [(2, 3, 9, 7), (1, 2, 4, 5)]:
         x = rng.standard_normal(x_shape)
@@ -272,6 +273,37 @@ def test_depthwise_3x3_route_gives_the_reference_numbers(stride, padding, dilati
         actual = conv_both_ways("numba", x, w, **kwargs)
         for name, a, e in zip(("out", "dx", "dw"), actual[:3], expected[:3], strict=True):
             assert_same_numbers(a, e, f"{name}, x {x_shape}, {kwargs}")
+
+
+def test_the_spread_dout_of_a_strided_depthwise_conv_by_hand():
+    # stride 2, 3x3, padding 1 on a 1x5 row -> 3 outputs read inputs -1..1, 1..3, 3..5;
+    # the flipped kernel reads G = dout at i*2 + (2 - 1) = 1, 3, 5 of a row of 5 + 2
+    from minideeplab.kernels import depthwise
+
+    grad_out = np.array([1.0, 2.0, 3.0]).reshape(1, 1, 1, 3)
+    spread, padding = depthwise._spread_for_flipped(grad_out, (1, 3), (1, 5), (1, 2), (0, 1),
+                                                    (1, 1))
+    assert padding == (0, 0)
+    np.testing.assert_array_equal(spread[0, 0, 0], [0, 1, 0, 2, 0, 3, 0])
+    # stride 1 with 'same' padding: dout itself, padded by the kernel
+    same = np.ones((1, 1, 4, 4))
+    spread, padding = depthwise._spread_for_flipped(same, (3, 3), (4, 4), (1, 1), (2, 2), (2, 2))
+    assert spread is same and padding == (2, 2)
+
+
+@pytest.mark.parametrize("padding", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_depthwise_dx_is_the_flipped_forward_pass_for_any_padding(stride, padding):
+    # dX by the forward loops on the spread dout: paddings below 'same' (the spread gets
+    # margins), above it (up to more than the kernel's span: the spread is cropped), and
+    # strides; against the NumPy reference's scatter, float64
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 7, 6))
+    w = rng.standard_normal((6, 1, 3, 3))                    # a depth multiplier of 2
+    kwargs = dict(stride=stride, padding=padding, dilation=1, groups=3)
+    expected = conv_both_ways("numpy", x, w, **kwargs)
+    actual = conv_both_ways("numba", x, w, **kwargs)
+    assert_same_numbers(actual[1], expected[1], f"dx, {kwargs}")
 
 
 @pytest.mark.parametrize("groups", ["dense", "depthwise", "depthwise x2"])

@@ -316,8 +316,9 @@ def backward_input(grad_out, w, x_shape, stride, padding, dilation, groups):
     convolution, computed by the forward pass on the spread, padded dout):
     here ``W^T @ dout`` per image, then col2im adds each column back onto its
     pixels (onto x's phase planes at a stride, see ``im2col.col2im_planes``);
-    direct loops for depthwise; for a 3x3 at stride 1, Winograd's forward pass
-    of dout with the kernel flipped.
+    for depthwise, the depthwise forward loops on the spread dout with the kernel
+    flipped; for a 3x3 at stride 1, Winograd's forward pass of dout with the
+    kernel flipped.
     """
     w, padding = _without_dead_taps(w, x_shape[2:], stride, padding, dilation,
                                     grad_out.shape[2:])
