@@ -65,6 +65,8 @@ kernel has exactly one specialisation per dtype.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import depthwise, winograd
@@ -259,8 +261,10 @@ def _without_dead_taps(w, x_size, stride, padding, dilation, out_size):
 
 
 def _mult_adds(n_images, w_shape, out_size):
-    """Multiply-adds of one pass of a convolution (forward, dX and dW each cost this much)."""
-    return n_images * int(np.prod(w_shape)) * out_size[0] * out_size[1]
+    """Multiply-adds of one pass of a convolution (forward, dX and dW each cost this much).
+    (``math.prod`` of the shape's ints: ``np.prod`` of a tuple takes 3.5 us, 45x as long,
+    once per call of every convolution.)"""
+    return n_images * math.prod(w_shape) * out_size[0] * out_size[1]
 
 
 def forward(x, w, stride, padding, dilation, groups, out_size):
