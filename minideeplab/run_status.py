@@ -14,7 +14,7 @@ from pathlib import Path
 __all__ = ["COMPILE_MESSAGE", "kernel_cache_is_cold", "progress_bar"]
 
 #: What the first step costs when the Numba kernels are not cached yet (measured on 2 cores).
-COMPILE_MESSAGE = ("compiling the kernels, once, about 6 s on 2 cores "
+COMPILE_MESSAGE = ("compiling the kernels, once, about 5 s on 2 cores "
                    "(they are cached for later runs)")
 
 
