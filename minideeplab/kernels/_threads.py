@@ -20,14 +20,20 @@ before:
   for a thread the scheduler put aside waits a whole time slice: a
   two-element ``prange`` loop measured 2.6 us at best but 13-16 ms at the
   median on a busy 2-core machine, where handing a slice to our pool took
-  15-20 us.
+  15-20 us. A middle way was measured too, a worker that keeps looking for its
+  next slice for up to 10 ms (in a ``nogil`` loop that gives the core away
+  between looks) before it sleeps: on the idle machine a hand-over took 22-46
+  us instead of 47-89 and a 128x128 training step 3-8% less time, but with two
+  busy programs on the two cores a step took 155-310 ms instead of 29-49 ms
+  (a thread that spins loses its turn to them; one that slept gets it back
+  at once). So ours sleep.
 * **One pool for everything.** The convolutions' matrix products (OpenBLAS,
   through NumPy) run on the same threads as the loops, so two pools never
   compete for the cores.
 * **Faster compiling.** A serial kernel compiles in a fraction of the time of
   a ``parallel=True`` one (Numba writes and compiles an extra function per
   ``prange`` loop); the first training step with an empty cache waits for
-  every kernel (14 CPU seconds before, 6 now).
+  every kernel (14 CPU seconds before, 5 now).
 
 **One threshold, in seconds.** Handing a slice to another thread and getting
 it back is not free: the worker must wake up, take Python's lock to call the
