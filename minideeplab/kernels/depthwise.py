@@ -318,14 +318,8 @@ def forward(x, w, stride, padding, dilation, out_size):
 
 def backward_input(grad_out, w, x_shape, stride, padding, dilation):
     """``dx`` (``x_shape``) of a depthwise convolution: the forward pass of dout with
-    the kernel flipped (see :func:`_spread_for_flipped`)."""
-    if _is_scale(w.shape[2:], padding):
-        dx = np.zeros(x_shape, dtype=grad_out.dtype)
-        n, c_in, h_out, w_out = x_shape[0], x_shape[1], *grad_out.shape[2:]
-        scaled = grad_out * w[:, 0, 0, 0].reshape(1, -1, 1, 1)
-        _read_every(dx, stride, (h_out, w_out))[...] = scaled.reshape(
-            n, c_in, -1, h_out, w_out).sum(axis=2)        # the output channels of each input
-        return dx
+    the kernel flipped (see :func:`_spread_for_flipped`). A 1x1 kernel without padding
+    takes the same way: its forward pass is a product per channel, in NumPy."""
     n_images, c_in, height, width = x_shape
     c_out = w.shape[0]
     flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1])
