@@ -243,7 +243,8 @@ def main(argv=None) -> int:
     print("\n5. start-up (fresh_process.py)\n")
     print(fresh_process.format_startup(startup))
     if torch is not None:
-        print("\n6. the targets of issue 15 (before: the issue's table, measured the same way)\n")
+        print("\n6. the targets set for this work (issue 15 of the tracker; before: the figures "
+              "measured when they were set, the same way)\n")
         print(format_targets(conv_results, step_results, memory_rows, startup))
     return 0
 

@@ -54,10 +54,14 @@ def kernel_cache_is_cold() -> bool:
     return True
 
 
-def progress_bar(iterable, enabled, initial, total):
-    """A tqdm bar over the training steps (or the plain iterable when ``enabled`` is False)."""
+def progress_bar(enabled, initial, total):
+    """A tqdm bar of the training steps, at ``initial`` of ``total`` (None when not ``enabled``).
+
+    The loop calls ``update(1)`` after each step; the bar's rate and remaining time count
+    from its creation.
+    """
     if not enabled:
-        return iterable
+        return None
     from tqdm.auto import tqdm
 
     size = dict(dynamic_ncols=True)
@@ -69,5 +73,5 @@ def progress_bar(iterable, enabled, initial, total):
         # some terminals (containers, CI runners) report 0 x 0; tqdm would then draw a
         # bar 0 wide on 0 rows, that is, nothing at all
         size = dict(ncols=80, nrows=24)
-    return tqdm(iterable, initial=initial, total=total, desc="train", unit="step",
-                mininterval=1.0, **size)
+    return tqdm(initial=initial, total=total, desc="train", unit="step", mininterval=1.0,
+                **size)

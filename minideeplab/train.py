@@ -247,6 +247,8 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
     config = config or TrainConfig()
     out_dir = Path(out_dir) if out_dir is not None else None
     checkpoint_path = None
+    # the folders prepare_run_folder is about to create, deepest first
+    created = [] if out_dir is None else [p for p in (out_dir, *out_dir.parents) if not p.exists()]
     if out_dir is not None:      # checked before any work: nothing is lost at the first save
         checkpoint_path = prepare_run_folder(out_dir, resume=resume, overwrite=overwrite, log=log)
     elif resume:
@@ -254,9 +256,14 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
                           {"resume": "resume=True"})
 
     # the data: a generated dataset or your own folder (checked and reported first)
-    source = datasets.data_source(config)
-    if config.data is not None:
-        log(source.report())
+    try:
+        source = datasets.data_source(config)
+    except Exception:
+        for folder in created:   # refused data leaves no empty run folder behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
+    log(source.report())
     num_classes, class_names = source.num_classes, list(source.class_names)
     class_weights = datasets.weights_for(source, config.class_weights)
     if class_weights is not None:
@@ -309,7 +316,9 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
 
     if start_step < config.steps and get_backend() == "numba" and kernel_cache_is_cold():
         log(COMPILE_MESSAGE)
-    bar = _progress(range(start_step, config.steps), progress, start_step, config.steps)
+    # The bar appears after the first step: that step compiles (or loads) the kernels, and
+    # timed with the others it made the bar's first estimate hours long.
+    bar = None
     started = _clock()
     first_step_seconds = after_first_step = None
     last_eval = {}
@@ -318,7 +327,7 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
     # reuse_freed_memory: each step reuses the pages the step before freed (allocator.py)
     with CtrlCAfterTheStep() as ctrl_c, reuse_freed_memory():
         try:
-            for step in bar:
+            for step in range(start_step, config.steps):
                 lr = scheduler.step(step)
                 indices = batches.next()
                 images, masks = source.train_batch(indices, data_rng)
@@ -340,13 +349,16 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
                     # the first step compiles (or loads) the kernels: speed leaves it out
                     after_first_step = _clock()
                     first_step_seconds = after_first_step - started
+                    bar = _progress(progress, done, config.steps)
+                elif bar is not None:
+                    bar.update(1)
                 if done % config.eval_every == 0 or done == config.steps:
                     last_eval = evaluate_batches(model, val_batches(), num_classes)
                     history["eval_step"].append(done)
                     history["val_miou"].append(last_eval["miou"])
                     history["val_boundary_miou"].append(last_eval["boundary_miou"])
                     model.train()
-                if progress and hasattr(bar, "set_postfix"):
+                if bar is not None:
                     rate = _images_per_second(done - start_step - 1, config.batch_size,
                                               _clock() - after_first_step)
                     # refresh=False: tqdm redraws at most once a second (mininterval)
@@ -367,7 +379,7 @@ def train(config: TrainConfig | None = None, out_dir=None, resume=False, progres
             # a second Ctrl-C stops at once, mid-step: only the last checkpoint is whole
             raise interrupted(None, checkpoint_path, saved_step) from None
         finally:
-            if hasattr(bar, "close"):
+            if bar is not None:
                 bar.close()
     ended = _clock()
     train_seconds = elapsed_before + ended - started

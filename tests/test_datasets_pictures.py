@@ -86,3 +86,21 @@ def test_as_image_uses_the_same_layout_rule():
     assert as_image(np.full((1, 4, 5), 0.5)).shape == (4, 5)
     with pytest.raises(ValueError, match=r"image must be \(H, W\), \(H, W, 3\) or \(3, H, W\)"):
         as_image(np.zeros((4, 5, 2)))
+
+
+@pytest.mark.parametrize("height, width, rows", [(40, 50, 1), (20, 80, 3)])
+def test_plot_overlay_counts_the_pictures_pixels_and_stacks_wide_images(height, width, rows):
+    """A photo drawn at every 4th pixel keeps its own pixel coordinates on the axes; a wide
+    strip gets one panel per row instead of three short panels side by side."""
+    rng = np.random.default_rng(0)
+    image = rng.random((3, height, width))
+    labels = rng.integers(0, len(SHAPES), (height, width))
+    fig = viz.plot_overlay(image, labels, SHAPES, pixel_step=4)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 3
+    for ax in panels:
+        assert ax.images[0].get_extent() == [-0.5, 4 * width - 0.5, 4 * height - 0.5, -0.5]
+        assert ax.get_xlabel() == "x (pixels)"
+    assert len({round(ax.get_position().y0, 3) for ax in panels}) == rows
+    with pytest.raises(ValueError, match="pixel_step"):
+        viz.plot_overlay(image, labels, SHAPES, pixel_step=0)

@@ -10,7 +10,6 @@ curves that agree (for 06: the same receptive field at every layer).
 """
 
 import ast
-import os
 from pathlib import Path
 
 import pytest
@@ -74,9 +73,9 @@ def test_notebook_with_the_solutions_passes_and_trains(path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(path, as_version=4)
     with_solutions(notebook, solution_cells(FOLDER / "solutions" / f"{path.stem}.py"))
+    # (the kernel inherits this process's environment, with the two variables set above)
     client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(FOLDER)}},
-                                     env=dict(os.environ))
+                                     resources={"metadata": {"path": str(FOLDER)}})
     client.execute()
     checks = [c for c in notebook.cells if c.cell_type == "code"
               and c.source.startswith('print(mdl.exercises.check("')]

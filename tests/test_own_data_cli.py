@@ -118,8 +118,10 @@ def test_a_colour_not_in_the_table_and_an_empty_folder(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "scene05.png has colours that are not in the class table" in err and "[1, 2, 3]" in err
     (tmp_path / "empty").mkdir()
-    assert main(["train", "--data", str(tmp_path / "empty"), *TINY]) == 2
+    out = tmp_path / "runs" / "first"
+    assert main(["train", "--data", str(tmp_path / "empty"), "--out", str(out), *TINY]) == 2
     assert "empty" in capsys.readouterr().err
+    assert not out.parent.exists()         # refused data leaves no empty run folder behind
 
 
 def test_binary_masks_need_mask_255(tmp_path, capsys):

@@ -92,7 +92,8 @@ def test_an_image_far_from_the_training_size_gets_a_note_and_resize(checkpoint, 
     image = _image(tmp_path / "big.png", 160, 128)
     assert main(["predict", str(checkpoint), str(image), "--out", str(tmp_path / "a")]) == 0
     printed = capsys.readouterr().out
-    assert "trained on images of 32x32 pixels and this one is 5.0x larger" in printed
+    assert ("trained on images of 32x32 pixels; this one's longer side is 160 pixels, "
+            "5.0x theirs") in printed
     assert "--resize" in printed
     assert main(["predict", str(checkpoint), str(image), "--out", str(tmp_path / "b"),
                  "--resize"]) == 0
@@ -105,10 +106,23 @@ def test_an_image_far_from_the_training_size_gets_a_note_and_resize(checkpoint, 
     (["--out", "overlay.png"], "--out is the folder for the predictions"),
     (["--tile", "8"], "--tile must be >= 32"),
 ])
-def test_bad_options_name_the_option(checkpoint, tmp_path, argv, message, capsys):
+def test_bad_options_name_the_option(checkpoint, tmp_path, argv, message, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     image = _image(tmp_path / "x.png", 8, 8)
     assert main(["predict", str(checkpoint), str(image), *argv]) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "predictions").exists()     # the default --out, never created
+
+
+def test_a_failed_command_leaves_no_output_folder(checkpoint, tmp_path, capsys):
+    (tmp_path / "notes.md").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["predict", str(checkpoint), str(tmp_path / "notes.md"), "--out", str(out)]) == 2
+    assert "notes.md is not an image file" in capsys.readouterr().err
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    assert main(["predict", str(checkpoint), str(tmp_path / "corrupt.png"), "--out",
+                 str(out)]) == 2
+    assert not out.exists()
 
 
 def test_bad_inputs_are_named(checkpoint, tmp_path, capsys):
@@ -154,4 +168,4 @@ def test_a_4000_pixel_image_is_predicted_in_under_2_gib(checkpoint, tmp_path):
     peak_mib = int(completed.stdout.split("peak_kib")[1].split()[0]) / 1024
     assert peak_mib < 2048, f"peak memory {peak_mib:.0f} MiB"
     assert Image.open(tmp_path / "out" / "huge.png").size == (4000, 4000)
-    assert "4000x4000" in completed.stdout and "larger" in completed.stdout
+    assert "4000x4000" in completed.stdout and "4000 pixels, 125.0x theirs" in completed.stdout

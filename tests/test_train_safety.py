@@ -279,9 +279,9 @@ def test_the_progress_bar_shows_progress_when_the_terminal_reports_zero_columns(
 
     code = textwrap.dedent("""
         from minideeplab.run_status import progress_bar
-        bar = progress_bar(range(3), True, 0, 3)
-        for step in bar:
-            pass
+        bar = progress_bar(True, 0, 3)
+        for step in range(3):
+            bar.update(1)
         bar.close()
     """)
     controller, terminal = pty.openpty()
@@ -302,3 +302,52 @@ def test_the_progress_bar_shows_progress_when_the_terminal_reports_zero_columns(
     os.close(controller)
     assert process.wait() == 0, output
     assert b"3/3" in output, output
+
+
+def test_the_progress_bar_starts_after_the_first_step(monkeypatch, finished_run):
+    """The first step compiles the kernels (seconds); counted in the bar's rate, it made the
+    first estimate of the time left hours long. The bar appears after it, at step 1 (or at
+    the resumed step + 1), and counts the other steps one by one."""
+    made = []
+
+    class Bar:
+        def __init__(self, initial, total):
+            self.initial, self.n, self.total, self.closed = initial, initial, total, False
+            made.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix(self, **_):
+            pass
+
+        def close(self):
+            self.closed = True
+
+    def progress(enabled, initial, total):
+        assert enabled
+        return Bar(initial, total)
+
+    monkeypatch.setattr(train_module, "_progress", progress)
+    train(_config(steps=4), progress=True, log=_quiet)
+    (bar,) = made
+    assert (bar.initial, bar.n, bar.total, bar.closed) == (1, 4, 4, True)
+    made.clear()
+    train(_config(steps=6), out_dir=finished_run, resume=True, progress=True, log=_quiet)
+    (bar,) = made
+    assert (bar.initial, bar.n, bar.total) == (5, 6, 6)
+
+
+def test_generated_data_says_where_it_comes_from(tmp_path):
+    """The first run generates the shapes and caches them (hundreds of MB at the default
+    size): the log says so, and where; a later run says it reads the cache."""
+    lines = []
+    config = _config(steps=1)
+    train(config, progress=False, log=lines.append)
+    said = [line for line in lines if line.startswith("data: ")]
+    assert said and "16 train, 8 val, 8 test images of 32x32" in said[0], lines
+    assert "generating 3 of the 3 splits from their seeds" in said[0]
+    assert str(tmp_path / "cache") in said[0]
+    lines.clear()
+    train(config, progress=False, log=lines.append)
+    assert any(line.startswith("data: ") and "read from the cache in" in line for line in lines)

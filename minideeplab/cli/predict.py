@@ -40,6 +40,9 @@ def collect_images(inputs) -> list:
                 raise UsageError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
             files.extend(found)
         elif path.is_file():
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                raise UsageError(f"{path} is not an image file: INPUT takes images "
+                                 f"({', '.join(IMAGE_SUFFIXES)}) or folders of them")
             files.append(path)
         else:
             raise FileNotFoundError(f"image {path} does not exist")
@@ -60,6 +63,8 @@ def _one_file_per_name(files) -> list:
 
 
 def _output_folder(text) -> Path:
+    """``--out`` as a folder path, checked; created only when the first mask is written (so a
+    command that fails on its inputs leaves no empty folder behind)."""
     from minideeplab.datasets import IMAGE_SUFFIXES
     from minideeplab.errors import UsageError
 
@@ -70,7 +75,6 @@ def _output_folder(text) -> Path:
                          f"--out {out.with_suffix('')}")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; give a folder for the predictions")
-    out.mkdir(parents=True, exist_ok=True)
     return out
 
 
@@ -110,8 +114,10 @@ def _save_overlay(path, image, labels, class_names, title) -> None:
     # channels-last: a (3, H, 1) image would read as (H, W, C) = (3, H, 1) and lose a pixel axis
     picture = np.moveaxis(image[:, ::step, ::step], 0, -1)
     if step > 1:
-        title += f" (drawn at 1/{step} of its size; {path.stem[:-len('_overlay')]}.png has all)"
-    figure = viz.plot_overlay(picture, labels[::step, ::step], class_names, title=title)
+        mask_name = f"{path.stem[:-len('_overlay')]}.png"
+        title += f"\n(drawn at 1/{step} scale; the mask {mask_name} is full size)"
+    figure = viz.plot_overlay(picture, labels[::step, ::step], class_names, title=title,
+                              pixel_step=step)
     atomic_write(path, lambda file: figure.savefig(file, format="png", dpi=110,
                                                    bbox_inches="tight", pad_inches=0.08))
 
@@ -156,14 +162,16 @@ def _cmd_predict(args) -> int:
         else:
             labels = predict_labels(network, image, settings)
             if not 0.5 <= factor <= 2.0:
-                how = (f"{1 / factor:.1f}x larger" if factor < 1 else f"{factor:.1f}x smaller")
+                how = f"{1 / factor:.1f}x theirs" if factor < 1 else f"1/{factor:.1f} of theirs"
                 note = (f"\n  note: the model was trained on images of {train_h}x{train_w} "
-                        f"pixels and this one is {how}: its objects may not be at the scale the "
-                        f"model learned; --resize scales it to the training scale first")
+                        f"pixels; this one's longer side is {max(height, width)} pixels, {how}: "
+                        f"its objects may not be at the scale the model learned; --resize "
+                        f"scales it to the training scale first")
         counts = np.bincount(labels.ravel(), minlength=model.num_classes)
         shares = ", ".join(f"{name} {_share(c / labels.size)}"
                            for name, c in zip(names, counts, strict=True) if c)
         mask_path, overlay_path = out / f"{file.stem}.png", out / f"{file.stem}_overlay.png"
+        out.mkdir(parents=True, exist_ok=True)
         save_index_png(mask_path, labels, model.num_classes)
         written = [mask_path]
         if not args.no_overlay:

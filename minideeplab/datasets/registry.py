@@ -15,7 +15,7 @@ from .cache import cache_path, default_cache_dir, read_cache, write_cache
 from .digits import DIGITS_CLASSES, DIGITS_VERSION, make_digits
 from .shapes import SHAPES_CLASSES, SHAPES_VERSION, make_shapes
 
-__all__ = ["DATASETS", "SPLITS", "dataset_info", "load_dataset"]
+__all__ = ["DATASETS", "SPLITS", "dataset_info", "load_dataset", "dataset_cache_file"]
 
 def _generated(class_names, first_seed: int, version: int) -> dict:
     """The registry entry of a generated dataset: train, val and test from seeds in a row."""
@@ -64,6 +64,17 @@ def dataset_info(name: str) -> dict:
     }
 
 
+def dataset_cache_file(name: str, split: str, n: int | None = None, size: int | None = None,
+                       cache_dir: str | None = None) -> Path:
+    """The cache file :func:`load_dataset` reads, or writes the first time it generates a split."""
+    entry = _registry_entry(name)
+    split = check_split(split)
+    n = entry["default_n"][split] if n is None else check_int(n, "n", minimum=0)
+    size = entry["default_size"] if size is None else check_int(size, "size", minimum=16)
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return cache_path(folder, name, entry["version"], split, n, size, entry["split_seeds"][split])
+
+
 def load_dataset(name: str = "shapes", split: str = "train", n: int | None = None,
                  size: int | None = None, cache: bool = True, cache_dir: str | None = None):
     """One split of a named dataset, generated deterministically and cached as .npz.
@@ -84,9 +95,7 @@ def load_dataset(name: str = "shapes", split: str = "train", n: int | None = Non
     n = entry["default_n"][split] if n is None else check_int(n, "n", minimum=0)
     size = entry["default_size"] if size is None else check_int(size, "size", minimum=16)
     seed = entry["split_seeds"][split]
-
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = cache_path(folder, name, entry["version"], split, n, size, seed)
+    path = dataset_cache_file(name, split, n, size, cache_dir)
     if cache:
         cached = read_cache(path, n, size)
         if cached is not None:

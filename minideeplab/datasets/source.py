@@ -26,7 +26,7 @@ from .augment import augment, pad_to_multiple
 from .check import check_data
 from .folder import read_image
 from .masks import read_mask
-from .registry import dataset_info, load_dataset
+from .registry import dataset_cache_file, dataset_info, load_dataset
 from .weights import class_weights
 
 __all__ = ["GeneratedSource", "FolderSource", "data_source", "weights_for"]
@@ -59,6 +59,19 @@ class GeneratedSource:
         self.n = {**info["default_n"], **(n or {})}
         self.flip, self.scale_range = flip, tuple(scale_range)
         self._arrays = {}
+
+    def report(self) -> str:
+        """One line: the splits, and whether they are read from the cache or generated now."""
+        splits = [split for split in ("train", "val", "test") if self.n.get(split)]
+        files = [dataset_cache_file(self.name, split, self.n[split], self.image_size)
+                 for split in splits]
+        missing = [file for file in files if not file.is_file()]
+        how = (f"generating {len(missing)} of the {len(files)} splits from their seeds, once "
+               f"(a few seconds; cached in {files[0].parent}/)" if missing
+               else f"read from the cache in {files[0].parent}/")
+        counts = ", ".join(f"{self.n[split]} {split}" for split in splits)
+        return (f"data: '{self.name}', {counts} images of {self.image_size}x{self.image_size}: "
+                f"{how}")
 
     def arrays(self, split):
         """(images, masks) of a split, generated (or read from the cache) once."""
@@ -104,10 +117,6 @@ class GeneratedSource:
     def describe(self) -> dict:
         return {"kind": self.kind, "dataset": self.name, "n": dict(self.n),
                 "median_train_size": [self.image_size, self.image_size]}
-
-    def report(self) -> str:
-        return (f"data: generated '{self.name}', {self.n['train']} train, {self.n['val']} val, "
-                f"{self.n['test']} test images of {self.image_size}x{self.image_size}")
 
 
 class FolderSource:

@@ -194,29 +194,51 @@ def plot_predictions(model, images, masks, class_names, title: str = "Prediction
     return finish(fig, path)
 
 
+#: An image at least this many times wider than tall gets its overlay panels stacked.
+WIDE = 1.6
+
+
 @styled
-def plot_overlay(image, prediction, class_names, title: str = "Prediction", path=None):
+def plot_overlay(image, prediction, class_names, title: str = "Prediction", path=None,
+                 pixel_step: int = 1):
     """Three panels: the image, its predicted classes in the class colours, and both blended.
 
     The middle panel shows the colours as the legend lists them; blended over the image
     (right) they mix with its colours, which shows where the classes sit in the picture.
+    ``pixel_step``: the image and prediction are every ``pixel_step``-th pixel of a larger
+    picture (a large photo drawn smaller); the axes count that picture's pixels. Panels
+    stand side by side, or one above the other for an image more than ``WIDE`` times wider
+    than tall (side by side, such a strip would fill a third of the figure's height).
     """
     picture = as_image(image)
     num_classes = len(class_names)
-    fig = new_figure(11, 4.0)
-    ax_image, ax_classes, ax_overlay = fig.subplots(1, 3)
-    ax_image.imshow(picture)
+    height, width = prediction.shape
+    step = int(pixel_step)
+    if step < 1:
+        raise InputError(f"pixel_step must be a positive int, got {pixel_step!r}")
+    # extent: pixel i of the drawing covers pixels i*step ... (i+1)*step - 1 of the picture
+    extent = (-0.5, width * step - 0.5, height * step - 0.5, -0.5)
+    if width > WIDE * height:
+        fig = new_figure(11, min(12.0, 1.2 + 3 * (9.0 * height / width + 0.5)))
+        axes = fig.subplots(3, 1)
+    else:
+        fig = new_figure(11, 4.0)
+        axes = fig.subplots(1, 3)
+    ax_image, ax_classes, ax_overlay = axes
+    ax_image.imshow(picture, extent=extent)
     ax_image.set_title("image")
-    ax_classes.imshow(colorize_mask(prediction, num_classes), interpolation="nearest")
+    ax_classes.imshow(colorize_mask(prediction, num_classes), interpolation="nearest",
+                      extent=extent)
     ax_classes.set_title("predicted classes")
-    ax_overlay.imshow(overlay(picture, prediction, num_classes=num_classes))
+    ax_overlay.imshow(overlay(picture, prediction, num_classes=num_classes), extent=extent)
     ax_overlay.set_title("classes over the image")
-    for ax in (ax_image, ax_classes, ax_overlay):
+    for ax in axes:
         # whole pixels, also for a tiny image (the default locator would tick -0.4, -0.2, ...)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
         ax.set_xlabel("x (pixels)")
-    ax_image.set_ylabel("y (pixels)")
+    for ax in (axes if width > WIDE * height else axes[:1]):
+        ax.set_ylabel("y (pixels)")
     palette = class_palette(num_classes)
     present = sorted(set(np.unique(prediction).tolist()))
     handles = [Patch(facecolor=palette[k], edgecolor="black", label=class_names[k])
