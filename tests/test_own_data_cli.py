@@ -188,3 +188,58 @@ def test_evaluate_warns_when_the_folder_changed_since_training(tmp_path, capsys)
     assert main(["evaluate", str(tmp_path / "run" / "model.npz"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "were training images of this checkpoint" in out
+
+
+# ------------------------------------------------------------------ data export
+
+def test_data_export_writes_a_folder_that_reads_back_as_the_generated_set(tmp_path, capsys):
+    from PIL import Image
+
+    from minideeplab.datasets import load_dataset
+
+    out = tmp_path / "shapes_png"
+    assert main(["data", "export", "shapes", str(out), "--n", "6", "--size", "32"]) == 0
+    assert "next: minideeplab data check" in capsys.readouterr().out
+    assert json.loads((out / "classes.json").read_text()) == [
+        "background", "disk", "square", "ring", "bar"]
+    for split in ("train", "val", "test"):
+        images, masks = load_dataset("shapes", split, n=6, size=32, cache=False)
+        files = sorted((out / split / "images").iterdir())
+        assert [f.name for f in files] == [f"shapes_{split}_{k:04d}.png" for k in range(6)]
+        for k, file in enumerate(files):
+            pixels = np.asarray(Image.open(file)).astype(np.float64) / 255
+            assert np.abs(pixels - np.moveaxis(images[k], 0, -1)).max() <= 0.5 / 255 + 1e-6
+            mask = np.asarray(Image.open(out / split / "masks" / file.name))
+            np.testing.assert_array_equal(mask, masks[k])        # class indices, read back
+    assert main(["data", "check", str(out)]) == 0
+    assert "ok: every image has a readable mask" in capsys.readouterr().out
+    assert main(["train", "--data", str(out), "--out", str(tmp_path / "run"), *TINY]) == 0
+
+
+def test_data_export_refuses_what_it_cannot_do_and_leaves_nothing_half(tmp_path, capsys,
+                                                                       monkeypatch):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "mine.txt").write_text("keep")
+    for argv, message in [(["shapes", str(taken)], "already exists and is not an empty folder"),
+                          (["cats", str(tmp_path / "a")], "NAME must be one of shapes, digits"),
+                          (["shapes", str(tmp_path / "a"), "--n", "0"], "--n must be >= 1"),
+                          (["shapes", str(tmp_path / "a"), "--size", "8"], "--size must be >= 16")]:
+        assert main(["data", "export", *argv]) == 2
+        assert message in capsys.readouterr().err
+    assert [p.name for p in taken.iterdir()] == ["mine.txt"]
+    import minideeplab.cli.predict as predict_cli
+
+    written = []
+
+    def fail_on_the_fifth(path, labels, num_classes):
+        written.append(path)
+        if len(written) == 5:
+            raise OSError(28, "No space left on device")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+
+    monkeypatch.setattr(predict_cli, "save_index_png", fail_on_the_fifth)
+    with pytest.raises(OSError, match="No space left"):
+        main(["data", "export", "shapes", str(tmp_path / "b"), "--n", "3"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]   # no DIR, no staging folder
