@@ -27,6 +27,8 @@ BUG_WORDS = {
     "conv_output_size_no_dilation": ["dilation ignored", "dilation > 1"],
     "batch_norm2d_backward_no_mean_terms": ["dx is wrong", "eval formula in training",
                                             "training mode"],
+    "batch_norm2d_backward_dgamma_mean": ["dx, dgamma are wrong",
+                                          "dgamma", "factor 0.125 (= 1 / M"],
     "batch_norm2d_forward_running_stats_in_training": ["out", "running statistics in training",
                                                        "training mode"],
     "relu_backward_mask_from_dout": ["dx is wrong", "relu of dout"],

@@ -15,6 +15,10 @@ def test_list_show_and_bugs(capsys):
     out = capsys.readouterr().out
     assert "notebooks/exercises/01_atrous_convolution.ipynb" in out
     assert "conv2d_backward" in out and "aspp_backward" in out and "conv_step" in out
+    # notebook 02 asks for the convolution again (with groups): listed under it too
+    separable = out.split("02_depthwise_separable.ipynb")[1].split("notebooks/exercises/")[0]
+    assert "separable_conv_parameters" in separable
+    assert "conv2d_forward" in separable and "(again, first in 01)" in separable
     assert main(["exercise", "show", "conv2d_backward"]) == 0
     out = capsys.readouterr().out
     assert "def conv2d_backward(dout, cache) -> (dx, dw, db)" in out and ".x_padded" in out

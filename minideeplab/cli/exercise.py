@@ -46,13 +46,16 @@ def load_function(path, name: str):
 def _cmd_list(args) -> int:
     from ..exercises import registry
 
-    current = None
-    for exercise in registry.EXERCISES.values():
-        notebook = registry.TOPICS[exercise.topics[0]]
-        if notebook != current:
-            print(f"\nnotebooks/exercises/{notebook}")
-            current = notebook
-        print(f"  {exercise.name:<32} {exercise.summary}")
+    # every notebook with every exercise it asks for (the convolution comes back in 02, with
+    # groups: it is listed there again, marked so)
+    for topic, notebook in registry.TOPICS.items():
+        print(f"\nnotebooks/exercises/{notebook}")
+        for exercise in registry.EXERCISES.values():
+            if topic not in exercise.topics:
+                continue
+            first = exercise.topics[0]
+            again = "" if first == topic else f"(again, first in {registry.TOPICS[first][:2]}) "
+            print(f"  {exercise.name:<32} {again}{exercise.summary}")
     print("\nRead a task: minideeplab exercise show NAME; check your file: "
           "minideeplab exercise check NAME FILE.py")
     return 0

@@ -187,6 +187,18 @@ def _bn_backward_no_mean_terms(dout, cache):
     return dx, dgamma, dbeta
 
 
+def _bn_backward_dgamma_mean(dout, cache):
+    m = dout.shape[0] * dout.shape[2] * dout.shape[3]
+    dbeta = dout.sum(axis=(0, 2, 3))
+    dgamma = (dout * cache.x_hat).mean(axis=(0, 2, 3))
+    scale = (cache.gamma * cache.inv_std)[None, :, None, None]
+    if not cache.training:
+        return scale * dout, dgamma, dbeta
+    dx = scale * (dout - dbeta[None, :, None, None] / m
+                  - cache.x_hat * dgamma[None, :, None, None] / m)
+    return dx, dgamma, dbeta
+
+
 def _bn_forward_running_in_training(x, gamma, beta, running_mean, running_var, training,
                                     momentum=0.1, eps=1e-5):
     if training:
@@ -311,6 +323,11 @@ _ZOO = [
         "dx = gamma / sigma * dout is the EVAL formula. In training, mu and sigma are the "
         "batch's own and depend on every x of the channel, which adds the terms "
         "-mean(dout) and -x_hat * mean(dout * x_hat). Eval cases pass, training ones fail."),
+    Bug("batch_norm2d_backward_dgamma_mean", "batch_norm2d_backward", _bn_backward_dgamma_mean,
+        "dgamma = mean(dout * x_hat) over (N, H, W): a mean where the sum belongs (dbeta was "
+        "summed). The mean terms of dx then divide it by M = N*H*W a second time, so dx is "
+        "wrong too in training -- but dgamma alone is off by exactly 1 / M, the clue to the "
+        "one mistake behind both."),
     Bug("batch_norm2d_forward_running_stats_in_training", "batch_norm2d_forward",
         _bn_forward_running_in_training,
         "In training mode the batch was normalised with the RUNNING statistics (it updated "

@@ -298,6 +298,11 @@ def diagnose(report) -> Diagnosis:
     suspected = bool(findings) and not first.problem
     findings += ladder
     if not first.problem and not suspected:
-        findings += array_findings(first.name, first.expected, first.actual, case.trial.context)
+        # every wrong output: one mistake often spreads (dgamma computed as a mean, then used
+        # in dx), and the output where it began shows the clearest pattern
+        for output in wrong:
+            if output.problem is None:
+                findings += array_findings(output.name, output.expected, output.actual,
+                                           case.trial.context)
     findings.append(Finding(f"output:{first.name}", "", ""))
     return Diagnosis(report.exercise, case, what, findings)

@@ -78,7 +78,8 @@ HINTS = {
         "factor": "A constant factor: a mean where a sum belongs (dW, db sum over n, i, j).",
         "output:db": "db = dout summed over n, i and j (every axis but the channel).",
         "output:dw": "dW[f, c, u, v] = sum over n, i, j of dout[n, f, i, j] * "
-                     "x_pad[n, c, i*s + u*d, j*s + v*d] (cache.x_padded).",
+                     "x_pad[n, g*C_g + c, i*s + u*d, j*s + v*d] (cache.x_padded; g is output "
+                     "channel f's group, C_g = C_in // groups: without groups, x_pad[n, c, ...]).",
         "default": "Write the forward sum for one output and ask where each term came from.",
     },
     "batch_norm2d_forward": {
