@@ -128,7 +128,9 @@ def draw_run_figures(result, out: Path) -> list:
     images, masks = result["data_source"].preview("val", 8)
     curves, predictions = out / "curves.png", out / "predictions.png"
     viz.plot_training_curves(result["history"], path=curves)
-    viz.plot_predictions(result["model"], images, masks, result["class_names"], path=predictions)
+    viz.plot_predictions(result["model"], images, masks, result["class_names"], path=predictions,
+                         title=f"The first {len(images)} validation images: ground truth and the "
+                               f"model's prediction (colours are classes, as in the legend)")
     return [curves, predictions]
 
 
