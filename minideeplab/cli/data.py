@@ -96,7 +96,7 @@ def _cmd_export(args) -> int:
             (staging / split / "images").mkdir(parents=True)
             for k, (image, mask) in enumerate(zip(images, masks, strict=True)):
                 stem = f"{args.name}_{split}_{k:04d}"
-                pixels = np.round(np.moveaxis(image, 0, -1) * 255).astype(np.uint8)
+                pixels = np.clip(np.round(np.moveaxis(image, 0, -1) * 255), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(staging / split / "images" / f"{stem}.png")
                 save_index_png(staging / split / "masks" / f"{stem}.png", mask,
                                info["num_classes"])
