@@ -64,13 +64,19 @@ def dataset_info(name: str) -> dict:
     }
 
 
-def dataset_cache_file(name: str, split: str, n: int | None = None, size: int | None = None,
-                       cache_dir: str | None = None) -> Path:
-    """The cache file :func:`load_dataset` reads, or writes the first time it generates a split."""
+def _split_spec(name, split, n, size):
+    """``(entry, split, n, size)`` checked, with the dataset's defaults for n and size."""
     entry = _registry_entry(name)
     split = check_split(split)
     n = entry["default_n"][split] if n is None else check_int(n, "n", minimum=0)
     size = entry["default_size"] if size is None else check_int(size, "size", minimum=16)
+    return entry, split, n, size
+
+
+def dataset_cache_file(name: str, split: str, n: int | None = None, size: int | None = None,
+                       cache_dir: str | None = None) -> Path:
+    """The cache file :func:`load_dataset` reads, or writes the first time it generates a split."""
+    entry, split, n, size = _split_spec(name, split, n, size)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return cache_path(folder, name, entry["version"], split, n, size, entry["split_seeds"][split])
 
@@ -90,10 +96,7 @@ def load_dataset(name: str = "shapes", split: str = "train", n: int | None = Non
     Returns:
         images (n, 3, size, size) float32, masks (n, size, size) int64.
     """
-    entry = _registry_entry(name)
-    split = check_split(split)
-    n = entry["default_n"][split] if n is None else check_int(n, "n", minimum=0)
-    size = entry["default_size"] if size is None else check_int(size, "size", minimum=16)
+    entry, split, n, size = _split_spec(name, split, n, size)
     seed = entry["split_seeds"][split]
     path = dataset_cache_file(name, split, n, size, cache_dir)
     if cache:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..functional.loss import IGNORE_INDEX
+from ._checks import SPLITS
 from .augment import augment, pad_to_multiple
 from .check import check_data
 from .folder import read_image
@@ -62,7 +63,7 @@ class GeneratedSource:
 
     def report(self) -> str:
         """One line: the splits, and whether they are read from the cache or generated now."""
-        splits = [split for split in ("train", "val", "test") if self.n.get(split)]
+        splits = [split for split in SPLITS if self.n.get(split)]
         files = [dataset_cache_file(self.name, split, self.n[split], self.image_size)
                  for split in splits]
         missing = [file for file in files if not file.is_file()]

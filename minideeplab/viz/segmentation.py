@@ -213,12 +213,11 @@ def plot_overlay(image, prediction, class_names, title: str = "Prediction", path
     picture = as_image(image)
     num_classes = len(class_names)
     height, width = prediction.shape
-    step = int(pixel_step)
-    if step < 1:
-        raise InputError(f"pixel_step must be a positive int, got {pixel_step!r}")
+    step = _check_count(pixel_step, "pixel_step")
     # extent: pixel i of the drawing covers pixels i*step ... (i+1)*step - 1 of the picture
     extent = (-0.5, width * step - 0.5, height * step - 0.5, -0.5)
-    if width > WIDE * height:
+    stacked = width > WIDE * height
+    if stacked:
         fig = new_figure(11, min(12.0, 1.2 + 3 * (9.0 * height / width + 0.5)))
         axes = fig.subplots(3, 1)
     else:
@@ -237,7 +236,7 @@ def plot_overlay(image, prediction, class_names, title: str = "Prediction", path
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True, min_n_ticks=1))
         ax.set_xlabel("x (pixels)")
-    for ax in (axes if width > WIDE * height else axes[:1]):
+    for ax in (axes if stacked else axes[:1]):
         ax.set_ylabel("y (pixels)")
     palette = class_palette(num_classes)
     present = sorted(set(np.unique(prediction).tolist()))
